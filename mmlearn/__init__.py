@@ -1,0 +1,3 @@
+"""mmlearn: scikit-learn-compatible multimodal learning."""
+
+__version__ = "0.1.0.dev0"

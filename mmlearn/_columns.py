@@ -1,0 +1,359 @@
+"""The data contract: one modality column -> arrays, with a mask of missing cells.
+
+Every encoder goes through this module to read its input, so the rules for what a cell
+may hold (see ``docs/data_contract.md``) live in one place:
+
+- image: ndarray ``(H, W)`` or ``(H, W, C)`` with C in {1, 3, 4}; integer dtypes are scaled
+  by their maximum (uint8 -> /255), float images are taken as intensities in [0, 1]; or a
+  path to a PNG/JPEG file, read only when its batch is converted.
+- audio: 1-D numeric ndarray (a waveform at the encoder's ``sample_rate``) or a path to a
+  WAV/FLAC file (resampled to ``sample_rate``).
+- text: str.
+- missing: ``None``, NaN, ``pd.NA`` -> reported in the mask, never an error.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ColumnCells",
+    "as_cells",
+    "is_missing",
+    "read_images",
+    "read_audio",
+    "read_texts",
+    "batch_slices",
+]
+
+
+class ColumnCells:
+    """The cells of one modality column, with the column's name for error messages.
+
+    Parameters
+    ----------
+    cells : sequence
+        One object per row.
+    name : str
+        The column's name as the user knows it (``"image"``), or a description.
+    """
+
+    def __init__(self, cells: Sequence, name: str):
+        self.cells = cells
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def missing_mask(self) -> np.ndarray:
+        return np.fromiter((is_missing(c) for c in self.cells), dtype=bool, count=len(self))
+
+    def subset(self, rows: np.ndarray) -> ColumnCells:
+        return ColumnCells([self.cells[i] for i in rows], self.name)
+
+
+def is_missing(cell: object) -> bool:
+    """True for a missing modality cell: ``None``, NaN or ``pd.NA``/``NaT``."""
+    if cell is None or cell is pd.NA or cell is pd.NaT:
+        return True
+    if isinstance(cell, numbers.Real) and not isinstance(cell, bool | np.bool_):
+        return bool(np.isnan(cell))
+    return False
+
+
+def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCells:
+    """Split the input of a single-modality encoder into one cell per row.
+
+    Accepts a Series, a one-column DataFrame, a list, a 1-D object array, or a stacked
+    ndarray: ``(n, H, W[, C])`` images, ``(n, T)`` audio, ``(n,)`` or ``(n, 1)`` text.
+    A 2-D numeric array given to an image encoder is read as ``n`` images of one row each,
+    which is what a row of flat pixel values is.
+    """
+    if isinstance(X, pd.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"a {kind} encoder reads one column, got {X.shape[1]} columns "
+                f"{list(map(str, X.columns))}; give one column per encoder "
+                "(EarlyFusion routes columns to encoders)."
+            )
+        name = str(X.columns[0])
+        return ColumnCells(list(X.iloc[:, 0].to_numpy(dtype=object)), name)
+    if isinstance(X, pd.Series):
+        name = default_name if X.name is None else str(X.name)
+        return ColumnCells(list(X.to_numpy(dtype=object)), name)
+    if isinstance(X, str | bytes | os.PathLike):
+        raise TypeError(
+            f"a {kind} encoder expects one cell per sample (a list, Series or array), "
+            f"got a single {type(X).__name__}; wrap it in a list."
+        )
+    if isinstance(X, np.ndarray):
+        return ColumnCells(_split_array(X, kind=kind, name=default_name), default_name)
+    if hasattr(X, "__len__") and hasattr(X, "__getitem__"):
+        return ColumnCells(list(X), default_name)
+    raise TypeError(
+        f"a {kind} encoder expects a Series, DataFrame column, list or ndarray, "
+        f"got {type(X).__name__}."
+    )
+
+
+def _split_array(X: np.ndarray, *, kind: str, name: str) -> list:
+    if X.dtype == object or X.dtype.kind in "US":
+        if X.ndim == 2 and X.shape[1] == 1:
+            X = X[:, 0]
+        if X.ndim != 1:
+            raise ValueError(
+                f"column {name!r}: an object array of {kind} cells must be 1-D, "
+                f"got shape {X.shape}."
+            )
+        return list(X)
+    wanted = {"image": (2, 3, 4), "audio": (2,), "text": (1, 2)}[kind]
+    if X.ndim not in wanted:
+        raise ValueError(
+            f"column {name!r}: a stacked {kind} array must have {' or '.join(map(str, wanted))} "
+            f"dimensions (samples first), got shape {X.shape}."
+        )
+    if kind == "image" and X.ndim == 2:
+        return [row[np.newaxis, :] for row in X]
+    return list(X)
+
+
+def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``batch_size`` rows covering ``range(n)``."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+# ----------------------------------------------------------------------------- images
+
+def _where(column: str, row: int) -> str:
+    return f"column {column!r}, row {row}"
+
+
+def _load_image_file(path: object, column: str, row: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("L", "RGB", "RGBA"):
+                img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
+            return np.asarray(img)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ValueError(
+            f"{_where(column, row)}: cannot read image file {str(path)!r}: {exc}"
+        ) from exc
+
+
+def _image_cell_to_float(cell: object, column: str, row: int) -> np.ndarray:
+    """One image cell -> float32 (H, W, C) with C in {1, 3, 4}."""
+    if isinstance(cell, str | os.PathLike):
+        arr = _load_image_file(cell, column, row)
+    elif isinstance(cell, np.ndarray):
+        arr = cell
+    else:
+        raise TypeError(
+            f"{_where(column, row)}: expected an image (ndarray (H, W[, C]) or a PNG/JPEG path), "
+            f"got {type(cell).__name__}."
+        )
+    if arr.dtype.kind not in "uifb":
+        raise TypeError(f"{_where(column, row)}: image array has non-numeric dtype {arr.dtype}.")
+    if arr.ndim == 2:
+        arr = arr[:, :, np.newaxis]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
+        raise ValueError(
+            f"{_where(column, row)}: expected an image of shape (H, W) or (H, W, C) with C in "
+            f"(1, 3, 4), got shape {arr.shape}."
+        )
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{_where(column, row)}: empty image of shape {arr.shape}.")
+    if arr.dtype.kind in "ui":
+        return arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+    out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{_where(column, row)}: image has NaN or infinite pixel values.")
+    return out
+
+
+def _to_channels(img: np.ndarray, n_channels: int) -> np.ndarray:
+    c = img.shape[2]
+    if c == 4:
+        # Transparent pixels carry arbitrary colour: composite on white so they read as background.
+        alpha = img[:, :, 3:4]
+        img = img[:, :, :3] * alpha + (1.0 - alpha)
+        c = 3
+    if c == n_channels:
+        return img
+    if n_channels == 1:
+        luma = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+        return (img @ luma)[:, :, np.newaxis]
+    return np.repeat(img, 3, axis=2)
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if img.shape[:2] == size:
+        return img
+    from PIL import Image
+
+    h, w = size
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(img[:, :, k]), mode="F").resize(
+                (w, h), Image.Resampling.BILINEAR
+            )
+        )
+        for k in range(img.shape[2])
+    ]
+    return np.stack(channels, axis=2)
+
+
+def image_channels(cell_array: np.ndarray) -> int:
+    """1 for a grayscale image, 3 for colour (RGBA counts as colour)."""
+    return 1 if cell_array.shape[2] == 1 else 3
+
+
+def read_images(
+    cells: ColumnCells,
+    *,
+    size: tuple[int, int] | None,
+    n_channels: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Convert image cells to one float32 array ``(n, H, W, C)``.
+
+    Parameters
+    ----------
+    cells : ColumnCells
+    size : (H, W) or None
+        Every image is resized to this size; with None all images must already share a size.
+    n_channels : {1, 3}
+        Grayscale images are repeated to 3 channels, colour ones converted to luminance.
+
+    Returns
+    -------
+    images : ndarray of shape (n, H, W, C), float32
+        Missing rows are zeros.
+    missing : ndarray of shape (n,), bool
+    """
+    missing = cells.missing_mask()
+    out = None
+    first_shape: tuple[int, int] | None = None
+    for row, cell in enumerate(cells.cells):
+        if missing[row]:
+            continue
+        img = _image_cell_to_float(cell, cells.name, row)
+        if size is None:
+            if first_shape is None:
+                first_shape = img.shape[:2]
+            elif img.shape[:2] != first_shape:
+                raise ValueError(
+                    f"{_where(cells.name, row)}: image of size {img.shape[:2]} differs from the "
+                    f"size {first_shape} of earlier images; pass size=(H, W) to resize them."
+                )
+        else:
+            img = _resize(img, size)
+        img = _to_channels(img, n_channels)
+        if out is None:
+            out = np.zeros((len(cells), *img.shape), dtype=np.float32)
+        out[row] = img
+    if out is None:
+        h, w = size if size is not None else (1, 1)
+        out = np.zeros((len(cells), h, w, n_channels), dtype=np.float32)
+    return out, missing
+
+
+def probe_images(cells: ColumnCells) -> tuple[tuple[int, int] | None, int]:
+    """Common (H, W) of the present images (None if they differ) and their channel count.
+
+    The channel count is 3 as soon as one image has colour, else 1. Reads every image once,
+    which fit does anyway.
+    """
+    sizes: set[tuple[int, int]] = set()
+    channels = 1
+    for row, cell in enumerate(cells.cells):
+        if is_missing(cell):
+            continue
+        img = _image_cell_to_float(cell, cells.name, row)
+        sizes.add(img.shape[:2])
+        channels = max(channels, image_channels(img))
+    if not sizes:
+        raise ValueError(f"column {cells.name!r}: every image cell is missing.")
+    return (sizes.pop() if len(sizes) == 1 else None), channels
+
+
+# ------------------------------------------------------------------------------ audio
+
+def _load_audio_file(path: object, sample_rate: int, column: str, row: int) -> np.ndarray:
+    import soundfile
+
+    try:
+        wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (OSError, RuntimeError, ValueError, soundfile.LibsndfileError) as exc:
+        raise ValueError(
+            f"{_where(column, row)}: cannot read audio file {str(path)!r}: {exc}"
+        ) from exc
+    wave = wave.mean(axis=1)
+    if rate != sample_rate and wave.size:
+        import librosa
+
+        wave = librosa.resample(wave, orig_sr=rate, target_sr=sample_rate).astype(np.float32)
+    return wave
+
+
+def _audio_cell(cell: object, sample_rate: int, column: str, row: int) -> np.ndarray:
+    if isinstance(cell, str | os.PathLike):
+        wave = _load_audio_file(cell, sample_rate, column, row)
+    elif isinstance(cell, np.ndarray | list | tuple):
+        wave = np.asarray(cell)
+        if wave.dtype.kind not in "uif":
+            raise TypeError(f"{_where(column, row)}: waveform has non-numeric dtype {wave.dtype}.")
+        if wave.ndim != 1:
+            raise ValueError(
+                f"{_where(column, row)}: expected a 1-D waveform, got shape {wave.shape}; "
+                "mix multi-channel audio down to mono first."
+            )
+        if wave.dtype.kind in "ui":
+            info = np.iinfo(wave.dtype)
+            wave = wave.astype(np.float32) / np.float32(max(abs(info.min), info.max))
+        else:
+            wave = wave.astype(np.float32)
+    else:
+        raise TypeError(
+            f"{_where(column, row)}: expected audio (a 1-D waveform array or a WAV path), "
+            f"got {type(cell).__name__}."
+        )
+    if wave.size == 0:
+        raise ValueError(f"{_where(column, row)}: zero-length audio clip.")
+    if not np.isfinite(wave).all():
+        raise ValueError(f"{_where(column, row)}: waveform has NaN or infinite samples.")
+    return wave
+
+
+def read_audio(cells: ColumnCells, *, sample_rate: int) -> tuple[list, np.ndarray]:
+    """Convert audio cells to a list of float32 1-D waveforms (None where missing)."""
+    missing = cells.missing_mask()
+    waves = [
+        None if missing[row] else _audio_cell(cell, sample_rate, cells.name, row)
+        for row, cell in enumerate(cells.cells)
+    ]
+    return waves, missing
+
+
+# ------------------------------------------------------------------------------- text
+
+def read_texts(cells: ColumnCells) -> tuple[list, np.ndarray]:
+    """Text cells as a list of str (None where missing)."""
+    missing = cells.missing_mask()
+    texts = []
+    for row, cell in enumerate(cells.cells):
+        if missing[row]:
+            texts.append(None)
+        elif isinstance(cell, str):
+            texts.append(cell)
+        else:
+            raise TypeError(
+                f"{_where(cells.name, row)}: expected text (str), got {type(cell).__name__}."
+            )
+    return texts, missing

@@ -1,0 +1,46 @@
+"""What every single-modality encoder shares: reading its column and checking its layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import _check_feature_names
+
+from mmlearn._columns import ColumnCells, as_cells
+
+
+class ModalityEncoder(TransformerMixin, BaseEstimator):
+    """Base class of mmlearn's single-modality encoders.
+
+    Subclasses set ``_modality`` ("image", "audio" or "text") and call :meth:`_read_column`
+    at the start of ``fit`` (``reset=True``) and ``transform`` (``reset=False``).
+    """
+
+    _modality: str = ""
+
+    def _read_column(self, X: object, y: object = None, *, reset: bool) -> ColumnCells:
+        cells = as_cells(X, kind=self._modality)
+        if isinstance(X, pd.DataFrame):
+            _check_feature_names(self, X, reset=reset)
+        elif reset and hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        if reset:
+            stacked_2d = isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "uifb"
+            # A stacked 2-D array is n rows of flat values: sklearn counts its columns as features.
+            self.n_features_in_ = X.shape[1] if stacked_2d else 1
+        if len(cells) == 0:
+            raise ValueError(f"column {cells.name!r}: no samples (0 rows); need at least 1.")
+        if y is not None and len(y) != len(cells):
+            raise ValueError(
+                f"y has {len(y)} rows but column {cells.name!r} has {len(cells)}: "
+                "they must have the same number of samples."
+            )
+        return cells
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        # Output is always float32, whatever the input dtype (documented in each class).
+        tags.transformer_tags.preserves_dtype = []
+        return tags

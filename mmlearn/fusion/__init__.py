@@ -1,0 +1,5 @@
+"""Fusion steps: pipeline transformers that combine modalities."""
+
+from mmlearn.fusion.early import EarlyFusion
+
+__all__ = ["EarlyFusion"]

@@ -1,0 +1,146 @@
+"""One modality inside a fusion step: fit on the rows that have it, impute the others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_is_fitted
+
+from mmlearn._columns import is_missing
+
+
+def missing_rows(X: object) -> np.ndarray:
+    """Rows whose every selected cell is missing (None, NaN, pd.NA).
+
+    A row with only some of a modality's columns missing is not a missing modality: its
+    encoder sees it (a tabular encoder with an imputer handles such cells).
+    """
+    if isinstance(X, pd.Series):
+        X = X.to_frame()
+    if isinstance(X, pd.DataFrame):
+        return X.isna().to_numpy().all(axis=1) if X.shape[1] else np.zeros(len(X), bool)
+    arr = np.asarray(X)
+    if arr.ndim == 1:
+        arr = arr[:, np.newaxis]
+    if arr.dtype == object:
+        return np.vectorize(is_missing, otypes=[bool])(arr).all(axis=1)
+    if arr.dtype.kind in "fc":
+        return np.isnan(arr).all(axis=1)
+    return np.zeros(arr.shape[0], dtype=bool)
+
+
+def describe_columns(X: object, fallback: str) -> str:
+    if isinstance(X, pd.Series):
+        return repr(str(X.name))
+    if isinstance(X, pd.DataFrame):
+        names = [str(c) for c in X.columns]
+        return repr(names[0]) if len(names) == 1 else repr(names)
+    return fallback
+
+
+class ModalityStep(TransformerMixin, BaseEstimator):
+    """Wrap one modality's encoder with a missing-modality policy.
+
+    ``missing="impute"``: the encoder is fitted on the rows where the modality is present;
+    at transform, rows without it get the training mean of the encoder's features (zeros
+    when the encoder's output is sparse, to keep it sparse), plus a ``missing`` indicator
+    column when missing rows were seen during fit. ``missing="raise"``: a ``ValueError``
+    naming the modality, its column and the first missing rows.
+    """
+
+    def __init__(self, encoder=None, *, name="modality", missing="impute"):
+        self.encoder = encoder
+        self.name = name
+        self.missing = missing
+
+    def _check_missing(self, X, *, fitting: bool) -> np.ndarray:
+        absent = missing_rows(X)
+        where = f"modality {self.name!r} (column {describe_columns(X, 'selected columns')})"
+        if self.missing == "raise" and absent.any():
+            rows = np.flatnonzero(absent)[:5].tolist()
+            raise ValueError(
+                f"{where} is missing in {int(absent.sum())} rows (first: {rows}) and "
+                "missing='raise'; use missing='impute' to impute them."
+            )
+        if fitting and absent.all():
+            raise ValueError(
+                f"{where} is missing in every row ({absent.size}); nothing to learn from: "
+                "drop this modality or supply some values."
+            )
+        return absent
+
+    def fit(self, X, y=None):
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None):
+        absent = self._check_missing(X, fitting=True)
+        present = np.flatnonzero(~absent)
+        self.encoder_ = clone(self.encoder)
+        if absent.any():
+            X_fit = _safe_indexing(X, present, axis=0)
+            y_fit = None if y is None else _safe_indexing(y, present)
+        else:
+            X_fit, y_fit = X, y
+        features = self.encoder_.fit_transform(X_fit, y_fit)
+        self.sparse_output_ = sp.issparse(features)
+        self.n_encoded_ = features.shape[1]
+        if self.sparse_output_:
+            self.fill_ = None
+        else:
+            features = np.asarray(features)
+            self.fill_ = features.mean(axis=0) if features.size else features.sum(axis=0)
+        self.add_indicator_ = bool(absent.any())
+        self.n_features_in_ = getattr(self.encoder_, "n_features_in_", None)
+        return self._assemble(features, absent, present)
+
+    def transform(self, X):
+        check_is_fitted(self)
+        absent = self._check_missing(X, fitting=False)
+        present = np.flatnonzero(~absent)
+        if absent.all():
+            features = None
+        elif absent.any():
+            features = self.encoder_.transform(_safe_indexing(X, present, axis=0))
+        else:
+            features = self.encoder_.transform(X)
+        return self._assemble(features, absent, present)
+
+    def _assemble(self, features, absent: np.ndarray, present: np.ndarray):
+        if absent.any():
+            features = self._fill(features, absent, present)
+        if not self.add_indicator_:
+            return features
+        indicator = absent.astype(np.float32)[:, np.newaxis]
+        if self.sparse_output_:
+            return sp.hstack([features, sp.csr_matrix(indicator)], format="csr")
+        features = np.asarray(features)
+        return np.hstack([features, indicator.astype(features.dtype)])
+
+    def _fill(self, features, absent: np.ndarray, present: np.ndarray):
+        n = absent.size
+        if self.sparse_output_:
+            if features is None:
+                return sp.csr_matrix((n, self.n_encoded_))
+            # Scatter the present rows back to their original positions; absent rows stay empty.
+            scatter = sp.csr_matrix(
+                (np.ones(present.size, dtype=features.dtype), (present, np.arange(present.size))),
+                shape=(n, present.size),
+            )
+            return (scatter @ features).tocsr()
+        dtype = self.fill_.dtype if features is None else np.asarray(features).dtype
+        full = np.empty((n, self.fill_.shape[0]), dtype=dtype)
+        full[absent] = self.fill_
+        if features is not None:
+            full[present] = features
+        return full
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self)
+        names = list(self.encoder_.get_feature_names_out(input_features))
+        if self.add_indicator_:
+            names.append("missing")
+        return np.asarray(names, dtype=object)

@@ -1,0 +1,231 @@
+"""Early (feature-level) fusion: per-modality encoders' features, concatenated."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import scipy.sparse as sp
+from sklearn.base import TransformerMixin, _fit_context
+from sklearn.compose import ColumnTransformer
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._set_output import _get_output_config
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from mmlearn.fusion._missing import ModalityStep
+from mmlearn.fusion._routing import ModalityRoutes
+
+
+class EarlyFusion(TransformerMixin, ModalityRoutes):
+    """Feature-level fusion: encode each modality, concatenate the features.
+
+    Routes columns to encoders exactly like :class:`~sklearn.compose.ColumnTransformer`
+    (which it builds and fits as ``column_transformer_``) and adds what multimodal data
+    needs: per-modality weights and a missing-modality policy.
+
+    Parameters
+    ----------
+    transformers : list of (name, encoder, columns)
+        ``columns`` is a column name, a list of names, or anything ColumnTransformer
+        accepts. A single name hands the encoder a Series (what the image/audio encoders and
+        ``TfidfVectorizer`` want); a list hands it a DataFrame. ``encoder`` may also be
+        ``"drop"`` or ``"passthrough"``.
+    weights : dict of str -> float, default=None
+        Multiply each modality's features by its weight (missing: 1).
+    missing : {"impute", "raise"}, default="impute"
+        What to do with rows where a modality is missing (every cell of its columns None
+        or NaN). ``"impute"``: fit each encoder on the rows that have its modality; give
+        the others the training mean of its features (zeros for sparse output, e.g. TF-IDF,
+        where zero means "no words") and append a ``name__missing`` indicator column if
+        missing rows were seen in fit. ``"raise"``: a ``ValueError`` naming the modality.
+    sparse_threshold : float, default=0.3
+        As in ColumnTransformer: the output is sparse when some encoder output is sparse
+        and the overall density is below this. ``set_output(transform="pandas")`` always
+        gives a dense DataFrame.
+    n_jobs : int, default=None
+        Encoders fitted in parallel (joblib).
+    verbose : bool, default=False
+        Print the time spent fitting each encoder.
+
+    Attributes
+    ----------
+    column_transformer_ : ColumnTransformer
+        The fitted router; each modality's encoder is wrapped with its missing policy.
+    named_transformers_ : Bunch
+        The fitted encoders by name.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X is a DataFrame with string column names.
+
+    See Also
+    --------
+    sklearn.compose.ColumnTransformer : The router this builds on.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mmlearn.encoders import ImagePixelEncoder
+    >>> from mmlearn.fusion import EarlyFusion
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X = pd.DataFrame({"image": [np.eye(2), None, np.ones((2, 2))], "age": [30.0, 40.0, 50.0]})
+    >>> fusion = EarlyFusion([("image", ImagePixelEncoder(), "image"),
+    ...                       ("tab", StandardScaler(), ["age"])])
+    >>> fusion.fit_transform(X).shape
+    (3, 6)
+    >>> fusion.get_feature_names_out()[-2:].tolist()
+    ['image__missing', 'tab__age']
+    """
+
+    _routes_attr = "transformers"
+    _parameter_constraints: dict = {
+        "transformers": [list, tuple],
+        "weights": [dict, None],
+        "missing": [StrOptions({"impute", "raise"})],
+        "sparse_threshold": [Interval(Real, 0, 1, closed="both")],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        transformers,
+        *,
+        weights=None,
+        missing="impute",
+        sparse_threshold=0.3,
+        n_jobs=None,
+        verbose=False,
+    ):
+        self.transformers = transformers
+        self.weights = weights
+        self.missing = missing
+        self.sparse_threshold = sparse_threshold
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _build(self) -> ColumnTransformer:
+        self._validate_routes()
+        names = {name for name, _, _ in self.transformers}
+        unknown = set(self.weights or {}) - names
+        if unknown:
+            raise ValueError(
+                f"EarlyFusion: weights name unknown modalities {sorted(unknown)}; "
+                f"known: {sorted(names)}."
+            )
+        routes = [
+            (name, enc if isinstance(enc, str) else ModalityStep(enc, name=name,
+                                                                 missing=self.missing), cols)
+            for name, enc, cols in self.transformers
+        ]
+        return ColumnTransformer(
+            routes,
+            remainder="drop",
+            sparse_threshold=self.sparse_threshold,
+            n_jobs=self.n_jobs,
+            transformer_weights=self.weights,
+            verbose=self.verbose,
+            verbose_feature_names_out=True,
+        )
+
+    def _check_rows(self, X, y) -> None:
+        n = _num_samples(X)
+        if n == 0:
+            raise ValueError("EarlyFusion: X has 0 rows; need at least 1 sample.")
+        if y is not None and _num_samples(y) != n:
+            raise ValueError(f"EarlyFusion: y has {_num_samples(y)} rows but X has {n}.")
+
+    def fit(self, X, y=None):
+        """Fit every modality's encoder on its columns.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,), default=None
+            Passed to each encoder (supervised encoders use it).
+
+        Returns
+        -------
+        self : EarlyFusion
+        """
+        self.fit_transform(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit_transform(self, X, y=None):
+        """Fit the encoders and return the fused features.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        features : ndarray or sparse matrix of shape (n_samples, n_features_out)
+        """
+        self._check_columns(X)
+        self._check_rows(X, y)
+        self.column_transformer_ = self._build()
+        features = self.column_transformer_.fit_transform(X, y)
+        self.n_features_in_ = self.column_transformer_.n_features_in_
+        if hasattr(self.column_transformer_, "feature_names_in_"):
+            self.feature_names_in_ = self.column_transformer_.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self._output(features)
+
+    def transform(self, X):
+        """Encode each modality with its fitted encoder and concatenate.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+
+        Returns
+        -------
+        features : ndarray or sparse matrix of shape (n_samples, n_features_out)
+        """
+        check_is_fitted(self)
+        self._check_columns(X)
+        self._check_rows(X, None)
+        return self._output(self.column_transformer_.transform(X))
+
+    def _output(self, features):
+        if sp.issparse(features) and _get_output_config("transform", self)["dense"] != "default":
+            # DataFrame output cannot hold sparse blocks.
+            return features.toarray()
+        return features
+
+    @property
+    def named_transformers_(self) -> Bunch:
+        """The fitted encoders, by modality name."""
+        check_is_fitted(self)
+        return Bunch(**{
+            name: getattr(step, "encoder_", step)
+            for name, step in self.column_transformer_.named_transformers_.items()
+        })
+
+    def get_feature_names_out(self, input_features=None):
+        """Fused feature names, prefixed by modality: ``image__imagepixelencoder0``.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self)
+        return self.column_transformer_.get_feature_names_out(input_features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "column_transformer_")
