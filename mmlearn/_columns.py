@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 __all__ = [
     "ColumnCells",
@@ -41,11 +42,18 @@ class ColumnCells:
         One object per row.
     name : str
         The column's name as the user knows it (``"image"``), or a description.
+    labels : sequence, optional
+        The row labels shown in error messages (a DataFrame's index); positions if None.
     """
 
-    def __init__(self, cells: Sequence, name: str):
+    def __init__(self, cells: Sequence, name: str, labels: Sequence | None = None):
         self.cells = cells
         self.name = name
+        self.labels = labels
+
+    def label(self, row: int) -> object:
+        """The label of position ``row`` as the user knows it."""
+        return row if self.labels is None else self.labels[row]
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -54,7 +62,8 @@ class ColumnCells:
         return np.fromiter((is_missing(c) for c in self.cells), dtype=bool, count=len(self))
 
     def subset(self, rows: np.ndarray) -> ColumnCells:
-        return ColumnCells([self.cells[i] for i in rows], self.name)
+        labels = [self.label(i) for i in rows]
+        return ColumnCells([self.cells[i] for i in rows], self.name, labels)
 
 
 def is_missing(cell: object) -> bool:
@@ -82,17 +91,23 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
                 "(EarlyFusion routes columns to encoders)."
             )
         name = str(X.columns[0])
-        return ColumnCells(list(X.iloc[:, 0].to_numpy(dtype=object)), name)
+        return ColumnCells(list(X.iloc[:, 0].to_numpy(dtype=object)), name, list(X.index))
     if isinstance(X, pd.Series):
         name = default_name if X.name is None else str(X.name)
-        return ColumnCells(list(X.to_numpy(dtype=object)), name)
+        return ColumnCells(list(X.to_numpy(dtype=object)), name, list(X.index))
     if isinstance(X, str | bytes | os.PathLike):
         raise TypeError(
             f"a {kind} encoder expects one cell per sample (a list, Series or array), "
             f"got a single {type(X).__name__}; wrap it in a list."
         )
-    if isinstance(X, np.ndarray):
-        return ColumnCells(_split_array(X, kind=kind, name=default_name), default_name)
+    if sp.issparse(X):
+        raise TypeError(
+            f"sparse input is not supported: a {kind} encoder needs one dense cell per sample."
+        )
+    if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not hasattr(X, "__len__")):
+        return ColumnCells(_split_array(np.asarray(X), kind=kind, name=default_name), default_name)
+    if hasattr(X, "__array__"):
+        return ColumnCells(_split_array(np.asarray(X), kind=kind, name=default_name), default_name)
     if hasattr(X, "__len__") and hasattr(X, "__getitem__"):
         return ColumnCells(list(X), default_name)
     raise TypeError(
@@ -102,6 +117,16 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
 
 
 def _split_array(X: np.ndarray, *, kind: str, name: str) -> list:
+    if X.dtype == object and X.ndim == 2 and X.shape[1] > 1 and kind != "text":
+        # A 2-D object array of numbers is a numeric table, not a column of cells.
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"column {name!r}: a 2-D object array must hold numbers: {exc}"
+            ) from exc
+    if X.dtype.kind == "c":
+        raise ValueError(f"column {name!r}: Complex data not supported.")
     if X.dtype == object or X.dtype.kind in "US":
         if X.ndim == 2 and X.shape[1] == 1:
             X = X[:, 0]
@@ -115,7 +140,12 @@ def _split_array(X: np.ndarray, *, kind: str, name: str) -> list:
     if X.ndim not in wanted:
         raise ValueError(
             f"column {name!r}: a stacked {kind} array must have {' or '.join(map(str, wanted))} "
-            f"dimensions (samples first), got shape {X.shape}."
+            f"dimensions (samples first), got shape {X.shape}. Reshape your data: a single "
+            f"sample is X[np.newaxis] or [sample]."
+        )
+    if X.ndim == 2 and X.shape[1] == 0 and kind != "text":
+        raise ValueError(
+            f"column {name!r}: 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
         )
     if kind == "image" and X.ndim == 2:
         return [row[np.newaxis, :] for row in X]
@@ -130,11 +160,11 @@ def batch_slices(n: int, batch_size: int) -> Iterator[slice]:
 
 # ----------------------------------------------------------------------------- images
 
-def _where(column: str, row: int) -> str:
+def _where(column: str, row: object) -> str:
     return f"column {column!r}, row {row}"
 
 
-def _load_image_file(path: object, column: str, row: int) -> np.ndarray:
+def _load_image_file(path: object, column: str, row: object) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -148,19 +178,24 @@ def _load_image_file(path: object, column: str, row: int) -> np.ndarray:
         ) from exc
 
 
-def _image_cell_to_float(cell: object, column: str, row: int) -> np.ndarray:
+def _image_cell_to_float(cell: object, column: str, row: object) -> np.ndarray:
     """One image cell -> float32 (H, W, C) with C in {1, 3, 4}."""
     if isinstance(cell, str | os.PathLike):
         arr = _load_image_file(cell, column, row)
-    elif isinstance(cell, np.ndarray):
-        arr = cell
+    elif isinstance(cell, np.ndarray | list | tuple):
+        arr = np.asarray(cell)
     else:
         raise TypeError(
             f"{_where(column, row)}: expected an image (ndarray (H, W[, C]) or a PNG/JPEG path), "
             f"got {type(cell).__name__}."
         )
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{_where(column, row)}: Complex data not supported.")
     if arr.dtype.kind not in "uifb":
         raise TypeError(f"{_where(column, row)}: image array has non-numeric dtype {arr.dtype}.")
+    if arr.ndim == 1:
+        # A flat row of pixel values, as in a stacked 2-D array: a one-row image.
+        arr = arr[np.newaxis, :]
     if arr.ndim == 2:
         arr = arr[:, :, np.newaxis]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
@@ -243,13 +278,14 @@ def read_images(
     for row, cell in enumerate(cells.cells):
         if missing[row]:
             continue
-        img = _image_cell_to_float(cell, cells.name, row)
+        img = _image_cell_to_float(cell, cells.name, cells.label(row))
         if size is None:
             if first_shape is None:
                 first_shape = img.shape[:2]
             elif img.shape[:2] != first_shape:
                 raise ValueError(
-                    f"{_where(cells.name, row)}: image of size {img.shape[:2]} differs from the "
+                    f"{_where(cells.name, cells.label(row))}: image of size {img.shape[:2]} "
+                    "differs from the "
                     f"size {first_shape} of earlier images; pass size=(H, W) to resize them."
                 )
         else:
@@ -275,7 +311,7 @@ def probe_images(cells: ColumnCells) -> tuple[tuple[int, int] | None, int]:
     for row, cell in enumerate(cells.cells):
         if is_missing(cell):
             continue
-        img = _image_cell_to_float(cell, cells.name, row)
+        img = _image_cell_to_float(cell, cells.name, cells.label(row))
         sizes.add(img.shape[:2])
         channels = max(channels, image_channels(img))
     if not sizes:
@@ -285,7 +321,7 @@ def probe_images(cells: ColumnCells) -> tuple[tuple[int, int] | None, int]:
 
 # ------------------------------------------------------------------------------ audio
 
-def _load_audio_file(path: object, sample_rate: int, column: str, row: int) -> np.ndarray:
+def _load_audio_file(path: object, sample_rate: int, column: str, row: object) -> np.ndarray:
     import soundfile
 
     try:
@@ -302,11 +338,13 @@ def _load_audio_file(path: object, sample_rate: int, column: str, row: int) -> n
     return wave
 
 
-def _audio_cell(cell: object, sample_rate: int, column: str, row: int) -> np.ndarray:
+def _audio_cell(cell: object, sample_rate: int, column: str, row: object) -> np.ndarray:
     if isinstance(cell, str | os.PathLike):
         wave = _load_audio_file(cell, sample_rate, column, row)
     elif isinstance(cell, np.ndarray | list | tuple):
         wave = np.asarray(cell)
+        if wave.dtype.kind == "c":
+            raise ValueError(f"{_where(column, row)}: Complex data not supported.")
         if wave.dtype.kind not in "uif":
             raise TypeError(f"{_where(column, row)}: waveform has non-numeric dtype {wave.dtype}.")
         if wave.ndim != 1:
@@ -335,7 +373,7 @@ def read_audio(cells: ColumnCells, *, sample_rate: int) -> tuple[list, np.ndarra
     """Convert audio cells to a list of float32 1-D waveforms (None where missing)."""
     missing = cells.missing_mask()
     waves = [
-        None if missing[row] else _audio_cell(cell, sample_rate, cells.name, row)
+        None if missing[row] else _audio_cell(cell, sample_rate, cells.name, cells.label(row))
         for row, cell in enumerate(cells.cells)
     ]
     return waves, missing
@@ -354,6 +392,7 @@ def read_texts(cells: ColumnCells) -> tuple[list, np.ndarray]:
             texts.append(cell)
         else:
             raise TypeError(
-                f"{_where(cells.name, row)}: expected text (str), got {type(cell).__name__}."
+                f"{_where(cells.name, cells.label(row))}: expected text (str), "
+                f"got {type(cell).__name__}."
             )
     return texts, missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names
+from sklearn.utils.validation import _check_feature_names, _num_samples
 
 from mmlearn._columns import ColumnCells, as_cells
 
@@ -25,18 +25,28 @@ class ModalityEncoder(TransformerMixin, BaseEstimator):
             _check_feature_names(self, X, reset=reset)
         elif reset and hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        stacked_2d = isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "uifb"
+        # A stacked 2-D array is n rows of flat values: sklearn counts its columns as features.
+        n_features = X.shape[1] if stacked_2d else 1
         if reset:
-            stacked_2d = isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "uifb"
-            # A stacked 2-D array is n rows of flat values: sklearn counts its columns as features.
-            self.n_features_in_ = X.shape[1] if stacked_2d else 1
+            self.n_features_in_ = n_features
+        elif self._fixed_width() and n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
         if len(cells) == 0:
             raise ValueError(f"column {cells.name!r}: no samples (0 rows); need at least 1.")
-        if y is not None and len(y) != len(cells):
+        if y is not None and _num_samples(y) != len(cells):
             raise ValueError(
-                f"y has {len(y)} rows but column {cells.name!r} has {len(cells)}: "
+                f"y has {_num_samples(y)} rows but column {cells.name!r} has {len(cells)}: "
                 "they must have the same number of samples."
             )
         return cells
+
+    def _fixed_width(self) -> bool:
+        """Whether a stacked 2-D input must keep the width it was fitted on."""
+        return False
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

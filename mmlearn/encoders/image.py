@@ -86,6 +86,10 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
         self.grayscale = grayscale
         self.batch_size = batch_size
 
+    def _fixed_width(self) -> bool:
+        # Without resizing, a row of flat pixels must keep its fitted width.
+        return self.size is None
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the image size and channel count.

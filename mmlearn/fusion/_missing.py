@@ -25,6 +25,9 @@ def missing_rows(X: object) -> np.ndarray:
     arr = np.asarray(X)
     if arr.ndim == 1:
         arr = arr[:, np.newaxis]
+    if arr.shape[1] == 0:
+        # No columns selected: nothing is missing (the encoder reports the empty input).
+        return np.zeros(arr.shape[0], dtype=bool)
     if arr.dtype == object:
         return np.vectorize(is_missing, otypes=[bool])(arr).all(axis=1)
     if arr.dtype.kind in "fc":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.utils.metaestimators import _BaseComposition
 
 
@@ -83,11 +84,22 @@ class ModalityRoutes(_BaseComposition):
     def _check_columns(self, X: object) -> None:
         """Raise a ValueError naming each route whose columns are not in the DataFrame X."""
         if not isinstance(X, pd.DataFrame):
-            if isinstance(X, np.ndarray) and X.ndim == 2:
-                return
+            if sp.issparse(X):
+                raise TypeError(
+                    f"sparse input is not supported: {type(self).__name__} expects a DataFrame "
+                    "with one column per modality."
+                )
+            if hasattr(X, "__array__") or isinstance(X, list | tuple):
+                ndim = np.asarray(X, dtype=object).ndim
+                if ndim == 2:
+                    return
+                raise ValueError(
+                    f"{type(self).__name__} expects 2-D input (one column per modality), got "
+                    f"{ndim} dimension(s). Reshape your data, or pass a DataFrame."
+                )
             raise TypeError(
                 f"{type(self).__name__} expects a pandas DataFrame with one column per modality "
-                f"(or a 2-D ndarray with integer column indices), got {type(X).__name__}."
+                f"(or a 2-D array with integer column indices), got {type(X).__name__}."
             )
         present = set(X.columns)
         for name, _, columns in self._get_routes():

@@ -1,0 +1,24 @@
+"""Shared fixtures: small real subsets of the shipped datasets."""
+
+import numpy as np
+import pytest
+
+from mmlearn.datasets import load_av_digits, load_emoji
+
+
+@pytest.fixture(scope="session")
+def av_digits():
+    return load_av_digits()
+
+
+@pytest.fixture(scope="session")
+def av_small(av_digits):
+    """200 AV-digit pairs, 20 per class: enough for every mechanic, fast to encode."""
+    y = av_digits.target
+    rows = np.concatenate([np.flatnonzero(y == k)[:20] for k in range(10)])
+    return av_digits.data.iloc[rows].reset_index(drop=True), y[rows]
+
+
+@pytest.fixture(scope="session")
+def emoji():
+    return load_emoji()

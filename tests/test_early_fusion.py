@@ -1,0 +1,196 @@
+"""EarlyFusion inside scikit-learn workflows, on real data."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from mmlearn.datasets import load_clothing_reviews
+from mmlearn.encoders import AudioMFCCEncoder, ImagePixelEncoder
+from mmlearn.fusion import EarlyFusion
+
+
+def av_fusion(**kwargs):
+    return EarlyFusion(
+        [("image", ImagePixelEncoder(), "image"),
+         ("audio", AudioMFCCEncoder(sample_rate=8000), "audio")],
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    X, y = load_clothing_reviews(return_X_y=True)
+    # The first 400 rows hold real missing titles.
+    return X.iloc[:400].reset_index(drop=True), y[:400]
+
+
+def test_issue_example_grid_search_in_parallel(av_small):
+    X, y = av_small
+    pipe = Pipeline([("fusion", av_fusion()), ("head", SVC())])
+    search = GridSearchCV(pipe, {"head__C": [1, 10], "fusion__image__size": [None, 4]},
+                          cv=3, n_jobs=2).fit(X, y)
+    assert search.best_score_ > 0.8
+    serial = GridSearchCV(pipe, {"head__C": [1, 10], "fusion__image__size": [None, 4]},
+                          cv=3, n_jobs=1).fit(X, y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               serial.cv_results_["mean_test_score"])
+
+
+def test_cross_validate_clone_pickle_joblib(av_small, tmp_path):
+    X, y = av_small
+    pipe = Pipeline([("fusion", av_fusion()), ("head", SVC())])
+    scores = cross_validate(pipe, X, y, cv=3)["test_score"]
+    assert scores.mean() > 0.8
+    fitted = clone(pipe).fit(X, y)
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict(X), fitted.predict(X))
+    joblib.dump(fitted, tmp_path / "pipe.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "pipe.joblib").predict(X),
+                                  fitted.predict(X))
+
+
+def test_feature_names_and_pandas_output(av_small):
+    X, y = av_small
+    fusion = av_fusion().set_output(transform="pandas")
+    out = fusion.fit_transform(X, y)
+    assert isinstance(out, pd.DataFrame) and out.shape == (len(X), 64 + 80)
+    assert out.columns[0] == "image__imagepixelencoder0"
+    assert out.columns[-1] == "audio__mfcc19_delta_std"
+    assert (out.index == X.index).all()
+    assert fusion.named_transformers_["audio"].n_features_out_ == 80
+
+
+def test_weights_scale_each_modality(av_small):
+    X, y = av_small
+    plain = av_fusion().fit_transform(X)
+    weighted = av_fusion(weights={"audio": 0.5}).fit_transform(X)
+    np.testing.assert_allclose(weighted[:, :64], plain[:, :64])
+    np.testing.assert_allclose(weighted[:, 64:], 0.5 * plain[:, 64:], rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown modalities \\['sound'\\]"):
+        av_fusion(weights={"sound": 2.0}).fit(X)
+
+
+def test_missing_modality_imputed_with_indicator(av_small):
+    X, y = av_small
+    X = X.copy()
+    X.loc[[0, 5, 7], "audio"] = None
+    fusion = av_fusion()
+    out = fusion.fit_transform(X, y)
+    names = fusion.get_feature_names_out()
+    assert names[-1] == "audio__missing" and out.shape[1] == 64 + 80 + 1
+    assert out[[0, 5, 7], -1].tolist() == [1, 1, 1] and out[1, -1] == 0
+    audio = out[:, 64:-1]
+    # Imputed rows hold the training mean of the present rows' features.
+    present = np.delete(audio, [0, 5, 7], axis=0)
+    np.testing.assert_allclose(audio[0], present.mean(axis=0), atol=1e-5)
+    # Rows keep their order: the present rows equal the encoder on those rows alone.
+    enc = AudioMFCCEncoder(sample_rate=8000).fit(X["audio"].drop(index=[0, 5, 7]))
+    np.testing.assert_allclose(audio[1], enc.transform(X["audio"].iloc[[1]])[0], atol=1e-5)
+    # Missing only at predict time: imputed, no crash.
+    X_test = X.copy()
+    X_test.loc[:, "image"] = None
+    assert np.isfinite(fusion.transform(X_test)).all()
+
+
+def test_missing_raise_policy_names_modality(av_small):
+    X, y = av_small
+    X = X.copy()
+    X.loc[3, "audio"] = np.nan
+    with pytest.raises(ValueError, match="modality 'audio' \\(column 'audio'\\) is missing in 1 "
+                                         "rows \\(first: \\[3\\]\\)"):
+        av_fusion(missing="raise").fit(X, y)
+
+
+def test_modality_missing_in_every_row(av_small):
+    X, y = av_small
+    X = X.assign(audio=None)
+    with pytest.raises(ValueError, match="modality 'audio'.*missing in every row"):
+        av_fusion().fit(X, y)
+
+
+def test_text_with_real_missing_values_and_tabular(reviews):
+    X, y = reviews
+    assert X["Title"].isna().any()
+    fusion = EarlyFusion([
+        ("title", TfidfVectorizer(), "Title"),
+        ("review", TfidfVectorizer(min_df=2), "Review Text"),
+        ("tab", StandardScaler(), ["Age", "Positive Feedback Count"]),
+    ])
+    out = fusion.fit_transform(X, y)
+    assert sp.issparse(out)
+    names = list(fusion.get_feature_names_out())
+    assert "title__missing" in names and names[-1] == "tab__Positive Feedback Count"
+    missing_title = X["Title"].isna().to_numpy()
+    title_cols = [i for i, n in enumerate(names) if n.startswith("title__")][:-1]
+    assert out[missing_title][:, title_cols].nnz == 0  # missing text = no words
+    pipe = Pipeline([("fusion", fusion), ("head", LogisticRegression(max_iter=1000))])
+    assert cross_validate(pipe, X, y, cv=3)["test_score"].mean() > 0.7
+
+
+@pytest.mark.parametrize("columns", ["picture", ["image", "picture"]])
+def test_unknown_column(av_small, columns):
+    X, y = av_small
+    fusion = EarlyFusion([("image", ImagePixelEncoder(), columns)])
+    with pytest.raises(ValueError, match="modality 'image' uses column\\(s\\) \\['picture'\\]"):
+        fusion.fit(X, y)
+
+
+def test_column_missing_at_predict_time(av_small):
+    X, y = av_small
+    fusion = av_fusion().fit(X, y)
+    with pytest.raises(ValueError, match="modality 'audio' uses column\\(s\\) \\['audio'\\]"):
+        fusion.transform(X.drop(columns="audio"))
+
+
+def test_wrong_kind_of_column(av_small):
+    X, y = av_small
+    X = X.assign(caption=["a digit"] * len(X))
+    fusion = EarlyFusion([("image", ImagePixelEncoder(), "caption")])
+    with pytest.raises(ValueError, match="column 'caption', row 0: cannot read image file"):
+        fusion.fit(X, y)
+
+
+def test_bad_rows_and_targets(av_small):
+    X, y = av_small
+    with pytest.raises(ValueError, match="X has 0 rows"):
+        av_fusion().fit(X.iloc[:0], y[:0])
+    with pytest.raises(ValueError, match="y has 5 rows but X has 200"):
+        av_fusion().fit(X, y[:5])
+    with pytest.raises(NotFittedError):
+        av_fusion().transform(X)
+    with pytest.raises(TypeError, match="expects a pandas DataFrame"):
+        av_fusion().fit({"image": X["image"]}, y)
+    single = Pipeline([("fusion", av_fusion()), ("head", SVC())])
+    with pytest.raises(ValueError, match="class"):
+        single.fit(X, np.zeros(len(X)))
+
+
+def test_nan_pixels_in_a_cell(av_small):
+    X, y = av_small
+    X = X.copy()
+    bad = X["image"].iloc[2].copy()
+    bad[0, 0] = np.nan
+    X.at[2, "image"] = bad
+    with pytest.raises(ValueError, match="column 'image', row 2: image has NaN"):
+        av_fusion().fit(X, y)
+
+
+def test_error_rows_are_the_users_rows_after_missing_rows_are_set_aside(av_small):
+    X, y = av_small
+    X = X.copy()
+    X.loc[0, "audio"] = None
+    X.at[5, "audio"] = np.zeros(0, dtype=np.float32)
+    with pytest.raises(ValueError, match="column 'audio', row 5: zero-length"):
+        av_fusion().fit(X, y)
