@@ -1,0 +1,282 @@
+"""Tests of mmlearn.bench: data loading, the grid, cached encoders, running and reports."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from joblib import Memory
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from mmlearn.bench import (
+    RESULT_COLUMNS,
+    BenchData,
+    EncoderOptions,
+    build_candidates,
+    format_table,
+    load_builtin,
+    load_table,
+    plot_results,
+    run_benchmark,
+    subsample,
+    write_results,
+)
+from mmlearn.bench._cache import CachedEncoder, read_ledger, reset_ledger
+from mmlearn.datasets import load_spoken_digits
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def av_bench():
+    return load_builtin("av_digits")
+
+
+# ------------------------------------------------------------------------------ data
+
+def test_load_builtin_unknown_name():
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        load_builtin("nope")
+
+
+def test_subsample_is_stratified_seeded_and_ordered(av_bench):
+    small = subsample(av_bench, 100, random_state=0)
+    again = subsample(av_bench, 100, random_state=0)
+    assert len(small.y) == 100 and small.X.shape == (100, 2)
+    np.testing.assert_array_equal(small.y, again.y)
+    assert set(np.bincount(small.y)) <= {9, 10, 11}
+    assert subsample(av_bench, None) is av_bench
+    assert subsample(av_bench, 10_000) is av_bench
+
+
+def _write_table(tmp_path, frame, name="data.csv"):
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    return path
+
+
+def test_load_table_checks_columns(tmp_path):
+    frame = pd.DataFrame({"review": ["good", "bad", None], "age": [1, 2, 3], "y": [1, 0, 1]})
+    path = _write_table(tmp_path, frame)
+    data = load_table(path, target="y", text=["review"], tabular=["age"])
+    assert data.modalities == {"review": "text", "age": "tabular"}
+    assert isinstance(data.X["review"].iloc[0], str) and data.X["review"].isna().iloc[2]
+    with pytest.raises(ValueError, match="target column 'label' not found"):
+        load_table(path, target="label", text=["review"])
+    with pytest.raises(ValueError, match="text column.*'comment' not found"):
+        load_table(path, target="y", text=["comment"])
+    with pytest.raises(ValueError, match="no modality columns"):
+        load_table(path, target="y")
+    with pytest.raises(ValueError, match="'y' is the target"):
+        load_table(path, target="y", tabular=["y"])
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_table(tmp_path / "absent.csv", target="y", text=["review"])
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(ValueError, match="unsupported file type"):
+        load_table(tmp_path / "data.xlsx", target="y", text=["review"])
+
+
+def test_load_table_resolves_paths_and_drops_unlabelled_rows(tmp_path):
+    frame = pd.DataFrame({"clip": ["a.wav", "/abs/b.wav", None], "y": [1.0, None, 0.0]})
+    path = _write_table(tmp_path, frame, "data.parquet")
+    with pytest.warns(UserWarning, match="dropping 1 rows"):
+        data = load_table(path, target="y", audio=["clip"])
+    assert data.X["clip"].iloc[0] == str(tmp_path / "a.wav")
+    assert data.X["clip"].isna().iloc[1]
+    np.testing.assert_array_equal(data.y, [1.0, 0.0])
+
+
+# ------------------------------------------------------------------------------ grid
+
+def test_grid_singles_then_fusion_heads_innermost():
+    cands = build_candidates({"image": "image", "audio": "audio"}, heads=["svc", "knn"])
+    assert [(c.fusion, c.modalities, c.head) for c in cands] == [
+        ("image only", ("image",), "svc"), ("image only", ("image",), "knn"),
+        ("audio only", ("audio",), "svc"), ("audio only", ("audio",), "knn"),
+        ("early", ("image", "audio"), "svc"), ("early", ("image", "audio"), "knn"),
+    ]
+    assert len({c.name for c in cands}) == len(cands)
+    fusion = cands[-1].estimator.named_steps["fusion"]
+    assert [name for name, _, _ in fusion.transformers] == ["image", "audio"]
+
+
+def test_grid_one_modality_has_no_fused_candidate_and_one_tfidf_per_text_column():
+    cands = build_candidates({"Title": "text", "Review Text": "text"}, heads=["logreg"])
+    assert [c.name for c in cands] == ["classical / text only / text / logreg"]
+    routes = cands[0].estimator.named_steps["fusion"].transformers
+    assert [(name, cols) for name, _, cols in routes] == [
+        ("text_title", "Title"), ("text_review_text", "Review Text")]
+    assert all(isinstance(enc, TfidfVectorizer) for _, enc, _ in routes)
+
+
+def test_grid_options_and_memory_reach_the_encoders(tmp_path):
+    options = EncoderOptions(sample_rate=8000, image_size=(4, 6))
+    cands = build_candidates({"im": "image", "au": "audio"}, heads=["svc"], options=options,
+                             memory=Memory(tmp_path, verbose=0))
+    fused = cands[-1].estimator.named_steps["fusion"].transformers
+    assert all(isinstance(enc, CachedEncoder) for _, enc, _ in fused)
+    assert fused[0][1].encoder[0].size == (4, 6)
+    assert fused[1][1].encoder[0].sample_rate == 8000
+    # The plain routes (for warm-up) are not wrapped.
+    assert not any(isinstance(enc, CachedEncoder) for _, enc, _ in cands[-1].routes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"heads": ["forest"]}, "unknown head 'forest'"),
+        ({"families": ["deep"]}, "unknown encoder family 'deep'"),
+        ({"fusions": ["late"]}, "unknown fusion 'late'"),
+        ({"heads": []}, "unknown head"),
+    ],
+)
+def test_grid_rejects_unknown_axis_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_candidates({"image": "image"}, **kwargs)
+
+
+def test_grid_rejects_unknown_modality():
+    with pytest.raises(ValueError, match="unknown modality"):
+        build_candidates({"x": "video"})
+
+
+# ------------------------------------------------------------------------------ cache
+
+class SlowEncoder(TransformerMixin, BaseEstimator):
+    """Takes ``delay`` seconds to fit, so the cache's time accounting can be checked."""
+
+    def __init__(self, delay=0.5):
+        self.delay = delay
+
+    def fit(self, X, y=None):
+        time.sleep(self.delay)
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float).reshape(-1, 1) * 2
+
+
+def test_cached_encoder_reuses_results_and_charges_their_compute_time(tmp_path):
+    memory = Memory(tmp_path, verbose=0)
+    X = np.arange(5.0)
+    first = CachedEncoder(SlowEncoder(), memory=memory)
+    reset_ledger()
+    out = first.fit_transform(X)
+    # A miss: fitting took the real time, so nothing is added (only overhead removed).
+    assert -0.5 < read_ledger() <= 0.0
+
+    second = clone(first)
+    reset_ledger()
+    start = time.perf_counter()
+    np.testing.assert_array_equal(second.fit_transform(X), out)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.4, "the second fit should load from the cache"
+    # A hit: the ledger adds back what the skipped fit cost.
+    assert elapsed + read_ledger() == pytest.approx(first.fit_seconds_, abs=0.05)
+    assert second.fit_seconds_ == pytest.approx(first.fit_seconds_)
+    np.testing.assert_array_equal(second.transform(X), X.reshape(-1, 1) * 2)
+
+
+# ------------------------------------------------------------------------------ run
+
+def test_run_benchmark_ranks_candidates_with_honest_columns(av_bench):
+    results = run_benchmark(av_bench, heads=["knn", "logreg"], cv=2, max_samples=120)
+    assert list(results.columns) == RESULT_COLUMNS + ["accuracy_folds", "f1_macro_folds"]
+    assert len(results) == 6
+    assert results["rank"].tolist() == list(range(1, 7))
+    assert results["accuracy_mean"].is_monotonic_decreasing
+    assert results["accuracy_folds"].map(len).eq(2).all()
+    assert (results["fit_seconds"] > 0).all() and (results["predict_seconds"] > 0).all()
+    meta = results.attrs["metadata"]
+    assert meta["n_samples"] == 120 and meta["cv"] == 2 and meta["sample_rate"] == 8000
+    assert meta["splitter"] == "StratifiedKFold" and "scikit-learn" in meta["versions"]
+
+
+def test_cache_changes_timings_not_scores(av_bench):
+    kwargs = dict(modalities={"audio": "audio"}, heads=["knn", "svc"], cv=2, max_samples=60)
+    cached = run_benchmark(av_bench, cache=True, **kwargs)
+    plain = run_benchmark(av_bench, cache=False, **kwargs)
+    pd.testing.assert_frame_equal(
+        cached[["candidate", "accuracy_mean", "f1_macro_mean"]],
+        plain[["candidate", "accuracy_mean", "f1_macro_mean"]],
+    )
+    # Both heads report the encoder's cost, though only the first one computed it.
+    assert cached["fit_seconds"].min() > 0.3 * plain["fit_seconds"].min()
+
+
+def test_run_benchmark_on_dataframe_and_groups(av_bench):
+    X, y = av_bench.X, av_bench.y
+    with pytest.raises(ValueError, match="pass y and modalities"):
+        run_benchmark(X)
+    results = run_benchmark(X, y=y, modalities={"image": "image"}, heads=["knn"], cv=3,
+                            groups=av_bench.groups, max_samples=150)
+    assert results.attrs["metadata"]["splitter"] == "StratifiedGroupKFold"
+    assert results["candidate"].tolist() == ["classical / image only / image / knn"]
+    with pytest.raises(ValueError, match="has no groups"):
+        run_benchmark(BenchData(X, y, {"image": "image"}, "x"), groups=True, heads=["knn"])
+
+
+def test_audio_paths_are_read_and_resampled(tmp_path):
+    spoken = load_spoken_digits()
+    rows = np.r_[np.flatnonzero(spoken.target == 0)[:8], np.flatnonzero(spoken.target == 1)[:8]]
+    names = []
+    for i, row in enumerate(rows):
+        soundfile.write(tmp_path / f"clip{i}.wav", spoken.data["audio"].iloc[row], 8000)
+        names.append(f"clip{i}.wav")
+    path = _write_table(tmp_path, pd.DataFrame({"clip": names, "digit": spoken.target[rows]}))
+    data = load_table(path, target="digit", audio=["clip"], sample_rate=16000)
+    results = run_benchmark(data, heads=["knn"], cv=2)
+    assert results.attrs["metadata"]["sample_rate"] == 16000
+    assert results["accuracy_mean"].iloc[0] > 0.5
+
+
+# ---------------------------------------------------------------------------- report
+
+def _fake_results(n=3):
+    rng = np.random.default_rng(0)
+    acc = np.sort(rng.uniform(0.5, 1, n))[::-1]
+    return pd.DataFrame({
+        "rank": np.arange(1, n + 1), "family": "classical",
+        "fusion": ["early"] + ["image only"] * (n - 1), "modalities": "image",
+        "head": "svc", "accuracy_mean": acc, "accuracy_std": 0.01, "f1_macro_mean": acc,
+        "f1_macro_std": 0.01, "fit_seconds": 1.234, "predict_seconds": 0.5,
+        "candidate": [f"c{i}" for i in range(n)], "accuracy_folds": [[a, a] for a in acc],
+        "f1_macro_folds": [[a, a] for a in acc],
+    })
+
+
+def test_format_table_is_aligned_with_every_column():
+    text = format_table(_fake_results())
+    lines = text.splitlines()
+    assert lines[0].split() == ["rank", "family", "fusion", "modalities", "head", "accuracy",
+                                "macro-F1", "fit", "s", "predict", "s"]
+    assert len(lines) == 4
+    assert len({line.index("classical") for line in lines[1:]}) == 1
+    assert "±" in lines[1] and "1.23" in lines[1]
+
+
+def test_write_results_files(tmp_path):
+    results = _fake_results()
+    results.attrs["metadata"] = {"dataset": "toy", "n_samples": 10, "cv": 2,
+                                 "splitter": "StratifiedKFold", "seed": np.int64(0)}
+    paths = write_results(results, tmp_path / "out")
+    csv = pd.read_csv(paths["csv"])
+    assert list(csv.columns) == RESULT_COLUMNS and len(csv) == 3
+    document = json.loads(paths["json"].read_text())
+    assert document["metadata"]["seed"] == 0
+    assert document["results"][0]["accuracy_folds"] == results["accuracy_folds"][0]
+    assert paths["png"].read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_plot_results_many_candidates(tmp_path):
+    path = plot_results(_fake_results(30), tmp_path / "chart.png")
+    assert path.read_bytes()[:8] == PNG_SIGNATURE

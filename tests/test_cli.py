@@ -1,0 +1,124 @@
+"""Tests of the ``mmlearn`` command: ``mmlearn bench`` end to end and its usage errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mmlearn.bench import RESULT_COLUMNS
+from mmlearn.cli import main
+from mmlearn.datasets import load_clothing_reviews, load_emoji
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_outputs(out, n_candidates):
+    assert {p.name for p in out.iterdir()} == {"results.csv", "results.json", "results.png"}
+    csv = pd.read_csv(out / "results.csv")
+    assert list(csv.columns) == RESULT_COLUMNS
+    assert len(csv) == n_candidates and csv["candidate"].is_unique
+    assert csv["rank"].tolist() == list(range(1, n_candidates + 1))
+    assert csv["accuracy_mean"].is_monotonic_decreasing
+    assert ((csv["accuracy_mean"] >= 0) & (csv["accuracy_mean"] <= 1)).all()
+    assert (out / "results.png").read_bytes()[:8] == PNG_SIGNATURE
+    document = json.loads((out / "results.json").read_text())
+    assert [r["candidate"] for r in document["results"]] == csv["candidate"].tolist()
+    return csv, document["metadata"]
+
+
+def test_bench_builtin_dataset(tmp_path, capsys):
+    out = tmp_path / "results"
+    status = main(["bench", "--dataset", "av_digits", "--max-samples", "200", "--cv", "2",
+                   "--out", str(out)])
+    assert status == 0
+    captured = capsys.readouterr()
+    csv, meta = _check_outputs(out, 9)
+    assert set(csv["fusion"]) == {"image only", "audio only", "early"}
+    assert set(csv["head"]) == {"svc", "knn", "logreg"}
+    assert meta["dataset"] == "av_digits" and meta["n_samples"] == 200
+    assert meta["cv"] == 2 and meta["seed"] == 0
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("av_digits: 200 samples, 10 classes, 2-fold StratifiedKFold")
+    assert lines[1].split()[:5] == ["rank", "family", "fusion", "modalities", "head"]
+    assert len(lines) == 2 + 9
+    # The progress bar and the file list go to stderr, not into the table.
+    assert "bench" in captured.err and "results.csv" in captured.err
+
+
+def test_bench_user_parquet_with_image_paths_text_and_tabular(tmp_path, capsys):
+    reviews, emoji = load_clothing_reviews(), load_emoji()
+    rows = np.r_[np.flatnonzero(reviews.target == 1)[:24],
+                 np.flatnonzero(reviews.target == 0)[:16]]
+    frame = reviews.data.iloc[rows][["Title", "Age", "Department Name"]]
+    frame = frame.reset_index(drop=True)
+    (tmp_path / "images").mkdir()
+    photos = []
+    for i in range(len(frame)):
+        Image.fromarray(emoji.data["image"].iloc[i]).save(tmp_path / "images" / f"{i}.png")
+        photos.append(f"images/{i}.png")  # relative to the data file
+    photos[3] = None  # a missing image is imputed, not an error
+    frame["photo"] = photos
+    frame["recommended"] = reviews.target[rows]
+    assert frame["Title"].isna().any()  # real missing titles
+    frame.to_parquet(tmp_path / "reviews.parquet")
+
+    out = tmp_path / "out"
+    status = main(["bench", str(tmp_path / "reviews.parquet"), "--target", "recommended",
+                   "--text", "Title", "--tabular", "Age,Department Name", "--image", "photo",
+                   "--image-size", "16", "--heads", "knn,logreg", "--cv", "2", "--quiet",
+                   "--out", str(out)])
+    assert status == 0
+    assert capsys.readouterr().err == ""
+    csv, meta = _check_outputs(out, 8)
+    assert set(csv["fusion"]) == {"image only", "text only", "tabular only", "early"}
+    assert csv.loc[csv["fusion"] == "early", "modalities"].eq("image+text+tabular").all()
+    assert meta["modalities"] == {"photo": "image", "Title": "text", "Age": "tabular",
+                                  "Department Name": "tabular"}
+
+
+@pytest.fixture
+def table(tmp_path):
+    path = tmp_path / "data.csv"
+    pd.DataFrame({"review": ["great", "poor", "fine", "bad"], "age": [30, 40, 50, 60],
+                  "y": [1, 0, 1, 0]}).to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "mnist"], "invalid choice: 'mnist'"),
+        (["missing.parquet", "--target", "y", "--text", "t"], "data file not found"),
+        (["{table}", "--target", "y", "--text", "comment"], "'comment' not found"),
+        (["{table}", "--target", "y", "--tabular", "age,height"], "'height' not found"),
+        (["{table}", "--target", "y"], "no modality columns given"),
+        (["{table}", "--target", "label", "--text", "review"], "target column 'label'"),
+        (["{table}", "--text", "review"], "--target COLUMN is required"),
+        (["--dataset", "emoji", "--image", "picture"], "'picture' not found"),
+        (["--dataset", "emoji", "--target", "y"], "--target is for a data file"),
+        (["--dataset", "emoji", "--heads", "svc,forest"], "unknown --heads forest"),
+        (["--dataset", "emoji", "{table}"], "not both"),
+        ([], "give a data file"),
+        (["--dataset", "emoji", "--cv", "0"], "must be a positive integer"),
+        (["--dataset", "emoji", "--image-size", "big"], "expected N or HxW"),
+        (["{table}", "--target", "y", "--text", "review", "--cv", "3"], "n_splits=3"),
+    ],
+)
+def test_bench_usage_errors(args, message, table, capsys):
+    args = [a.replace("{table}", table) for a in args]
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", *args, "--quiet"])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "mmlearn", "bench", "--help"],
+                          capture_output=True, text=True, check=True)
+    assert "--dataset" in done.stdout and "--max-samples" in done.stdout
