@@ -44,12 +44,17 @@ class ColumnCells:
         The column's name as the user knows it (``"image"``), or a description.
     labels : sequence, optional
         The row labels shown in error messages (a DataFrame's index); positions if None.
+    n_features : int, default=1
+        The number of features scikit-learn counts in the input: the width of a stacked 2-D
+        numeric table (one flat sample per row), else 1 (one column of cells).
     """
 
-    def __init__(self, cells: Sequence, name: str, labels: Sequence | None = None):
+    def __init__(self, cells: Sequence, name: str, labels: Sequence | None = None,
+                 n_features: int = 1):
         self.cells = cells
         self.name = name
         self.labels = labels
+        self.n_features = n_features
 
     def label(self, row: int) -> object:
         """The label of position ``row`` as the user knows it."""
@@ -84,6 +89,11 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
     which is what a row of flat pixel values is.
     """
     if isinstance(X, pd.DataFrame):
+        if X.shape[1] > 1 and kind != "text" and all(
+            pd.api.types.is_numeric_dtype(dtype) for dtype in X.dtypes
+        ):
+            # An all-numeric table is one flat sample per row, as a 2-D ndarray is.
+            return _table_cells(X.to_numpy(), kind=kind, name=default_name, labels=list(X.index))
         if X.shape[1] != 1:
             raise ValueError(
                 f"a {kind} encoder reads one column, got {X.shape[1]} columns "
@@ -104,16 +114,29 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
         raise TypeError(
             f"sparse input is not supported: a {kind} encoder needs one dense cell per sample."
         )
-    if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not hasattr(X, "__len__")):
-        return ColumnCells(_split_array(np.asarray(X), kind=kind, name=default_name), default_name)
     if hasattr(X, "__array__"):
-        return ColumnCells(_split_array(np.asarray(X), kind=kind, name=default_name), default_name)
+        return _table_cells(np.asarray(X), kind=kind, name=default_name)
+    if isinstance(X, list | tuple) and X and all(isinstance(row, list | tuple) for row in X):
+        # Nested lists of numbers are a table (X.tolist()); anything else stays a list of cells.
+        try:
+            table = np.asarray(X)
+        except ValueError:
+            table = None
+        if table is not None and table.ndim == 2 and table.dtype.kind in "uifb":
+            return _table_cells(table, kind=kind, name=default_name)
     if hasattr(X, "__len__") and hasattr(X, "__getitem__"):
         return ColumnCells(list(X), default_name)
     raise TypeError(
         f"a {kind} encoder expects a Series, DataFrame column, list or ndarray, "
         f"got {type(X).__name__}."
     )
+
+
+def _table_cells(X: np.ndarray, *, kind: str, name: str, labels: Sequence | None = None
+                 ) -> ColumnCells:
+    cells = _split_array(X, kind=kind, name=name)
+    stacked_2d = X.ndim == 2 and X.dtype.kind in "uifb" and kind != "text"
+    return ColumnCells(cells, name, labels, n_features=X.shape[1] if stacked_2d else 1)
 
 
 def _split_array(X: np.ndarray, *, kind: str, name: str) -> list:

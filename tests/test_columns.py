@@ -26,11 +26,24 @@ def test_as_cells_accepts_series_frame_list_and_stacks():
 
 def test_as_cells_rejects_bad_layouts():
     with pytest.raises(ValueError, match="one column, got 2"):
-        as_cells(pd.DataFrame({"a": [1], "b": [2]}), kind="image")
+        as_cells(pd.DataFrame({"a": ["x.png"], "b": [2]}), kind="image")
+    with pytest.raises(ValueError, match="one column, got 2"):
+        as_cells(pd.DataFrame({"a": [1], "b": [2]}), kind="text")
     with pytest.raises(TypeError, match="sparse input is not supported"):
         as_cells(sp.csr_matrix(np.eye(3)), kind="audio")
     with pytest.raises(TypeError, match="wrap it in a list"):
         as_cells("cat.png", kind="image")
+
+
+def test_numeric_tables_are_one_flat_sample_per_row():
+    table = np.arange(6.0).reshape(3, 2)
+    for X in (table, table.tolist(), pd.DataFrame(table, columns=["p0", "p1"])):
+        cells = as_cells(X, kind="image")
+        assert cells.n_features == 2 and len(cells) == 3
+        np.testing.assert_array_equal(cells.cells[2], [[4.0, 5.0]])
+    ragged = as_cells([[1.0, 2.0], [3.0]], kind="audio")
+    assert ragged.n_features == 1 and len(ragged) == 2
+    assert as_cells(pd.Series([np.zeros((2, 2))] * 3), kind="image").n_features == 1
 
 
 def test_images_uint8_float_rgba_gray_mix_are_converted(emoji):

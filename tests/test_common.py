@@ -3,7 +3,7 @@
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mmlearn.encoders import AudioMFCCEncoder, ImagePixelEncoder
+from mmlearn.encoders import AudioMFCCEncoder, ImageCNNEncoder, ImagePixelEncoder
 from mmlearn.fusion import EarlyFusion
 
 ESTIMATORS = [
@@ -11,6 +11,8 @@ ESTIMATORS = [
     ImagePixelEncoder(size=(2, 3), grayscale=True),
     AudioMFCCEncoder(sample_rate=8000, n_fft=16),
     EarlyFusion([("all", StandardScaler(), slice(0, None))]),
+    ImageCNNEncoder(width=8, depth=1, embedding_dim=8, max_epochs=20, lr=1e-2,
+                    validation_fraction=None, random_state=0),
 ]
 
 VARIABLE_WIDTH = (

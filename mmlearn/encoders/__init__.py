@@ -6,5 +6,6 @@ Text has no encoder of its own here: use scikit-learn's ``TfidfVectorizer`` (see
 
 from mmlearn.encoders.audio import AudioMFCCEncoder
 from mmlearn.encoders.image import ImagePixelEncoder
+from mmlearn.encoders.image_cnn import ImageCNNEncoder
 
-__all__ = ["AudioMFCCEncoder", "ImagePixelEncoder"]
+__all__ = ["AudioMFCCEncoder", "ImageCNNEncoder", "ImagePixelEncoder"]

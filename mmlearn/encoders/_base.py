@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names, _num_samples
@@ -25,9 +24,7 @@ class ModalityEncoder(TransformerMixin, BaseEstimator):
             _check_feature_names(self, X, reset=reset)
         elif reset and hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        stacked_2d = isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "uifb"
-        # A stacked 2-D array is n rows of flat values: sklearn counts its columns as features.
-        n_features = X.shape[1] if stacked_2d else 1
+        n_features = cells.n_features
         if reset:
             self.n_features_in_ = n_features
         elif self._fixed_width() and n_features != self.n_features_in_:

@@ -1,0 +1,171 @@
+"""What every deep (skorch) encoder shares: supervised fit, batched embeddings, predictions."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from mmlearn._columns import ColumnCells
+from mmlearn._torch import (
+    build_net,
+    check_device,
+    encode_labels,
+    predict_batches,
+    seed_from,
+    seeded,
+)
+from mmlearn.encoders._base import ModalityEncoder
+
+COMMON_CONSTRAINTS: dict = {
+    "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "device": [str],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEncoder):
+    """Base of the deep encoders: a network trained with a classification head on its modality.
+
+    Subclasses define ``_module`` (an ``nn.Module`` class at module level whose ``forward``
+    returns class logits and whose ``embed`` returns the ``embedding_dim`` features),
+    ``_prepare(cells, fitting)`` (cells -> float32/int64 array for the module, learning any
+    input shape when ``fitting``) and ``_module_params()``. Hyper-parameters every subclass
+    takes: ``embedding_dim, max_epochs, lr, batch_size, validation_fraction, patience,
+    device, random_state, verbose``.
+    """
+
+    _module: type[torch.nn.Module]
+
+    def _prepare(self, cells: ColumnCells, *, fitting: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _module_params(self) -> dict:
+        raise NotImplementedError
+
+    def fit(self, X, y):
+        """Train the network (and its classification head) on one modality column.
+
+        Rows whose cell is missing are left out of training.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of cells
+        y : array-like of shape (n_samples,)
+            Class labels (any type LabelEncoder accepts: ints, strings).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "it is trained with labels."
+            )
+        device = check_device(self.device)
+        cells = self._read_column(X, y, reset=True)
+        present = ~cells.missing_mask()
+        if not present.any():
+            raise ValueError(f"column {cells.name!r}: every {self._modality} cell is missing.")
+        cells = cells.subset(np.flatnonzero(present))
+        self.classes_, y_encoded = encode_labels(y)
+        y_encoded = y_encoded[present]
+        inputs = self._prepare(cells, fitting=True)
+        seed = seed_from(self.random_state)
+        with seeded(seed, device):
+            self.net_ = build_net(
+                self._module,
+                module_params={**self._module_params(), "n_classes": len(self.classes_)},
+                n_samples=len(inputs),
+                y=y_encoded,
+                seed=seed,
+                max_epochs=self.max_epochs,
+                lr=self.lr,
+                batch_size=self.batch_size,
+                validation_fraction=self.validation_fraction,
+                patience=self.patience,
+                device=device,
+                verbose=self.verbose,
+            )
+            self.net_.fit(inputs, y_encoded)
+        self._n_features_out = self.embedding_dim
+        return self
+
+    def _run(self, X, fn_name: str, width: int) -> np.ndarray:
+        check_is_fitted(self)
+        cells = self._read_column(X, reset=False)
+        missing = cells.missing_mask()
+        out = np.full((len(cells), width), np.nan, dtype=np.float32)
+        if missing.all():
+            return out
+        inputs = self._prepare(cells.subset(np.flatnonzero(~missing)), fitting=False)
+        module = self.net_.module_
+        module.eval()
+        out[~missing] = predict_batches(getattr(module, fn_name), inputs,
+                                        batch_size=self.batch_size, device=self.net_.device)
+        return out
+
+    def transform(self, X):
+        """The learned embedding of each cell (rows with a missing cell are NaN).
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of cells
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_samples, embedding_dim), float32
+        """
+        return self._run(X, "embed", self.embedding_dim)
+
+    def predict_proba(self, X):
+        """Class probabilities from the network's own head.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of cells
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float32
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        logits = self._run(X, "forward", len(self.classes_))
+        if np.isnan(logits).any():
+            raise ValueError(
+                f"{type(self).__name__}: some rows have no {self._modality} (missing cells); "
+                "a single-modality model cannot predict them. Use a fusion step."
+            )
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+
+    def predict(self, X):
+        """Class labels (in the user's label space).
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of cells
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.device != "cpu"
+        return tags
