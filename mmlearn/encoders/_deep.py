@@ -10,7 +10,7 @@ from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from mmlearn._columns import ColumnCells
+from mmlearn._columns import ColumnCells, batch_slices
 from mmlearn._torch import (
     build_net,
     check_device,
@@ -106,15 +106,18 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
     def _run(self, X, fn_name: str, width: int) -> np.ndarray:
         check_is_fitted(self)
         cells = self._read_column(X, reset=False)
-        missing = cells.missing_mask()
+        present = np.flatnonzero(~cells.missing_mask())
         out = np.full((len(cells), width), np.nan, dtype=np.float32)
-        if missing.all():
-            return out
-        inputs = self._prepare(cells.subset(np.flatnonzero(~missing)), fitting=False)
         module = self.net_.module_
         module.eval()
-        out[~missing] = predict_batches(getattr(module, fn_name), inputs,
-                                        batch_size=self.batch_size, device=self.net_.device)
+        fn = getattr(module, fn_name)
+        # Cells are decoded a chunk at a time so that peak memory stays near one chunk of
+        # decoded inputs, not the whole column (20,000 images would otherwise be held twice).
+        chunk = max(self.batch_size, 1024)
+        for rows in batch_slices(len(present), chunk):
+            inputs = self._prepare(cells.subset(present[rows]), fitting=False)
+            out[present[rows]] = predict_batches(fn, inputs, batch_size=self.batch_size,
+                                                 device=self.net_.device)
         return out
 
     def transform(self, X):
