@@ -53,7 +53,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
     def _module_params(self) -> dict:
         raise NotImplementedError
 
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Train the network (and its classification head) on one modality column.
 
         Rows whose cell is missing are left out of training.
