@@ -37,7 +37,7 @@ def _image_size(text: str) -> int | tuple[int, int]:
 
 
 def _add_bench(commands) -> None:
-    from mmlearn.bench.grid import ENCODERS, FUSIONS, HEADS
+    from mmlearn.bench.grid import DEFAULT_HEADS, ENCODERS, FUSIONS, HEADS
 
     bench = commands.add_parser(
         "bench",
@@ -70,8 +70,9 @@ def _add_bench(commands) -> None:
                         help="use a stratified random subset of N rows")
 
     grid = bench.add_argument_group("grid")
-    grid.add_argument("--heads", type=_columns, default=list(HEADS),
-                      help=f"comma-separated heads (default: {','.join(HEADS)})")
+    grid.add_argument("--heads", type=_columns, default=list(DEFAULT_HEADS),
+                      help=f"comma-separated heads ({', '.join(HEADS)}; "
+                           f"default: {','.join(DEFAULT_HEADS)})")
     grid.add_argument("--families", type=_columns, default=["classical"],
                       help=f"encoder families ({', '.join(ENCODERS)}; default: classical)")
     grid.add_argument("--fusions", type=_columns, default=["early"],

@@ -1,6 +1,13 @@
 """Shared fixtures: small real subsets of the shipped datasets."""
 
-import numpy as np
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on a 2-core runner shared with other jobs,
+# spinning torch threads made small networks train tens of times slower. Set before torch
+# is first imported (by the test modules), since OpenMP reads it once.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 import pytest
 
 from mmlearn.datasets import load_av_digits, load_emoji

@@ -133,7 +133,7 @@ def test_grid_options_and_memory_reach_the_encoders(tmp_path):
     ("kwargs", "match"),
     [
         ({"heads": ["forest"]}, "unknown head 'forest'"),
-        ({"families": ["deep"]}, "unknown encoder family 'deep'"),
+        ({"families": ["quantum"]}, "unknown encoder family 'quantum'"),
         ({"fusions": ["late"]}, "unknown fusion 'late'"),
         ({"heads": []}, "unknown head"),
     ],

@@ -31,6 +31,7 @@ __all__ = [
     "ENCODERS",
     "FUSIONS",
     "HEADS",
+    "DEFAULT_HEADS",
     "Candidate",
     "EncoderOptions",
     "build_candidates",
@@ -145,11 +146,43 @@ def _classical_tabular(columns: Sequence[str], options: EncoderOptions) -> list[
     return [("tabular", encoder, list(columns))]
 
 
+# Deep encoders are trained (supervised, early stopping on a seeded validation split) on each
+# training fold; their ReLU embeddings are standardised so that SVC and k-NN see unit scales.
+
+def _deep_image(options: EncoderOptions):
+    from mmlearn.encoders import ImageCNNEncoder
+
+    encoder = ImageCNNEncoder(size=options.image_size, random_state=options.random_state)
+    return make_pipeline(encoder, StandardScaler())
+
+
+def _deep_audio(options: EncoderOptions):
+    from mmlearn.encoders import AudioCNNEncoder
+
+    rate = {} if options.sample_rate is None else {"sample_rate": options.sample_rate}
+    return make_pipeline(AudioCNNEncoder(random_state=options.random_state, **rate),
+                         StandardScaler())
+
+
+def _deep_text(options: EncoderOptions):
+    from mmlearn.encoders import TextRNNEncoder
+
+    return make_pipeline(TextRNNEncoder(random_state=options.random_state), StandardScaler())
+
+
 ENCODERS: dict[str, dict[str, Callable[[Sequence[str], EncoderOptions], list[Route]]]] = {
     "classical": {
         "image": _per_column("image", _classical_image),
         "audio": _per_column("audio", _classical_audio),
         "text": _per_column("text", _classical_text),
+        "tabular": _classical_tabular,
+    },
+    # Tabular columns have no deep encoder of their own: both families share the classical
+    # one, so a deep-vs-classical comparison differs only where the encoders do.
+    "deep": {
+        "image": _per_column("image", _deep_image),
+        "audio": _per_column("audio", _deep_audio),
+        "text": _per_column("text", _deep_text),
         "tabular": _classical_tabular,
     },
 }
@@ -169,11 +202,20 @@ SINGLE_FUSION = "early"
 
 # ------------------------------------------------------------------------------ heads
 
+def _mlp(seed: int):
+    from mmlearn.heads import MLPHead
+
+    return MLPHead(random_state=seed)
+
+
 HEADS: dict[str, Callable[[int], object]] = {
     "svc": lambda seed: SVC(),
     "knn": lambda seed: KNeighborsClassifier(),
     "logreg": lambda seed: LogisticRegression(max_iter=1000, random_state=seed),
+    "mlp": _mlp,
 }
+# The neural head trains for seconds per fold where the others take milliseconds: opt-in.
+DEFAULT_HEADS = ("svc", "knn", "logreg")
 
 
 # ------------------------------------------------------------------------------- grid
@@ -192,7 +234,7 @@ def build_candidates(
     *,
     families: Sequence[str] = ("classical",),
     fusions: Sequence[str] = ("early",),
-    heads: Sequence[str] = ("svc", "knn", "logreg"),
+    heads: Sequence[str] = DEFAULT_HEADS,
     options: EncoderOptions | None = None,
     memory=None,
 ) -> list[Candidate]:

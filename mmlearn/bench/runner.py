@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross
 
 from mmlearn.bench._cache import read_ledger, reset_ledger
 from mmlearn.bench.data import BenchData, load_builtin, select_modalities, subsample
-from mmlearn.bench.grid import HEADS, EncoderOptions, build_candidates
+from mmlearn.bench.grid import DEFAULT_HEADS, HEADS, EncoderOptions, build_candidates
 
 __all__ = ["run_benchmark", "RESULT_COLUMNS"]
 
@@ -152,7 +152,7 @@ def run_benchmark(
     modalities: Mapping[str, str] | None = None,
     families: Sequence[str] = ("classical",),
     fusions: Sequence[str] = ("early",),
-    heads: Sequence[str] = ("svc", "knn", "logreg"),
+    heads: Sequence[str] = DEFAULT_HEADS,
     cv: int = 5,
     seed: int = 0,
     groups=None,

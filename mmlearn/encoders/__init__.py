@@ -2,19 +2,24 @@
 
 Classical: ``ImagePixelEncoder``, ``AudioMFCCEncoder`` (text: scikit-learn's
 ``TfidfVectorizer``). Deep (PyTorch through skorch, trained in ``fit``): ``ImageCNNEncoder``,
-``TextRNNEncoder``, ``TextAttentionEncoder``.
+``TextRNNEncoder``, ``TextAttentionEncoder``, the unsupervised ``Autoencoder``, and
+``PretrainedTextEncoder`` (sentence-transformers, the ``pretrained`` extra).
 """
 
 from mmlearn.encoders.audio import AudioMFCCEncoder
+from mmlearn.encoders.autoencoder import Autoencoder
 from mmlearn.encoders.image import ImagePixelEncoder
 from mmlearn.encoders.image_cnn import ImageCNNEncoder
+from mmlearn.encoders.pretrained_text import PretrainedTextEncoder
 from mmlearn.encoders.text_attention import TextAttentionEncoder
 from mmlearn.encoders.text_rnn import TextRNNEncoder
 
 __all__ = [
     "AudioMFCCEncoder",
+    "Autoencoder",
     "ImageCNNEncoder",
     "ImagePixelEncoder",
+    "PretrainedTextEncoder",
     "TextAttentionEncoder",
     "TextRNNEncoder",
 ]
