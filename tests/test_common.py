@@ -8,6 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mmlearn._columns import ColumnCells
 from mmlearn.encoders import (
+    AudioCNNEncoder,
     AudioMFCCEncoder,
     Autoencoder,
     ImageCNNEncoder,
@@ -64,6 +65,8 @@ ESTIMATORS = [
                     validation_fraction=None, random_state=0),
     TextRNNChecked(hidden_size=8, **TEXT_SMALL),
     TextAttentionChecked(n_heads=2, num_layers=1, feedforward_dim=16, **TEXT_SMALL),
+    AudioCNNEncoder(sample_rate=8000, n_fft=16, n_mels=4, width=4, depth=1, embedding_dim=8,
+                    max_epochs=3, validation_fraction=None, random_state=0),
     MLPHead(hidden_sizes=(16,), max_epochs=30, lr=1e-2, validation_fraction=None,
             random_state=0),
     Autoencoder(hidden_sizes=(8,), embedding_dim=2, max_epochs=5, validation_fraction=None,
@@ -76,6 +79,11 @@ VARIABLE_WIDTH = (
 )
 
 
+SPECTROGRAM_OF_BLOBS = (
+    "the check's 2-feature rows become 2-sample clips whose log-mel spectrogram keeps band "
+    "energies, not sample values or signs: even an SVC on that input fits only 0.74 < 0.83 "
+    "of the training blobs"
+)
 ONE_COLUMN = ("a text encoder reads one column of documents, so n_features_in_ is 1 and a "
               "numeric width is no feature count to check")
 TEXT_FAILURES = {
@@ -101,6 +109,16 @@ def expected_failed_checks(estimator):
     if isinstance(estimator, _NumericRowsAsText):
         return TEXT_FAILURES
     resizes = isinstance(estimator, ImagePixelEncoder) and estimator.size is not None
+    if isinstance(estimator, AudioCNNEncoder):
+        return {
+            "check_n_features_in_after_fitting": VARIABLE_WIDTH,
+            "check_transformer_general": VARIABLE_WIDTH,
+            "check_transformer_general(readonly_memmap=True)": VARIABLE_WIDTH,
+            "check_classifiers_train": SPECTROGRAM_OF_BLOBS,
+            "check_classifiers_train(readonly_memmap=True)": SPECTROGRAM_OF_BLOBS,
+            "check_classifiers_train(readonly_memmap=True,X_dtype=float32)":
+                SPECTROGRAM_OF_BLOBS,
+        }
     if isinstance(estimator, AudioMFCCEncoder) or resizes:
         return {
             "check_n_features_in_after_fitting": VARIABLE_WIDTH,

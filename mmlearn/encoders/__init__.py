@@ -2,11 +2,13 @@
 
 Classical: ``ImagePixelEncoder``, ``AudioMFCCEncoder`` (text: scikit-learn's
 ``TfidfVectorizer``). Deep (PyTorch through skorch, trained in ``fit``): ``ImageCNNEncoder``,
-``TextRNNEncoder``, ``TextAttentionEncoder``, the unsupervised ``Autoencoder``, and
-``PretrainedTextEncoder`` (sentence-transformers, the ``pretrained`` extra).
+``AudioCNNEncoder``, ``TextRNNEncoder``, ``TextAttentionEncoder``, the unsupervised
+``Autoencoder``, and ``PretrainedTextEncoder`` (sentence-transformers, the ``pretrained``
+extra).
 """
 
 from mmlearn.encoders.audio import AudioMFCCEncoder
+from mmlearn.encoders.audio_cnn import AudioCNNEncoder
 from mmlearn.encoders.autoencoder import Autoencoder
 from mmlearn.encoders.image import ImagePixelEncoder
 from mmlearn.encoders.image_cnn import ImageCNNEncoder
@@ -15,6 +17,7 @@ from mmlearn.encoders.text_attention import TextAttentionEncoder
 from mmlearn.encoders.text_rnn import TextRNNEncoder
 
 __all__ = [
+    "AudioCNNEncoder",
     "AudioMFCCEncoder",
     "Autoencoder",
     "ImageCNNEncoder",
