@@ -9,8 +9,9 @@ fold tests on one speaker the models never heard. Each fold fits
 
 Encoders use their default hyper-parameters (only ``sample_rate`` is set, to the data's).
 Prints a per-speaker table, the means, and as the last line the ratio of the mean
-accuracies of CNN + SVC and MFCC + SVC (> 1 means the CNN is better). On 2 CPU cores it
-takes about 15-30 minutes; ``--device cuda`` is much faster.
+accuracies of CNN + SVC and MFCC + SVC (> 1 means the CNN is better). On 2 busy CPU cores
+it takes about 12 minutes (``OMP_NUM_THREADS=1`` is faster when other jobs share the cores);
+``--device cuda`` is much faster.
 
     python benchmarks/spoken_digits_speakers.py [--device cuda] [--random-state 0]
 """
@@ -27,8 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
 from mmlearn.datasets import load_spoken_digits
-from mmlearn.encoders import AudioMFCCEncoder
-from mmlearn.encoders.audio_cnn import AudioCNNEncoder
+from mmlearn.encoders import AudioCNNEncoder, AudioMFCCEncoder
 
 
 def main() -> None:

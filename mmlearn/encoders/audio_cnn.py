@@ -228,7 +228,7 @@ class AudioCNNEncoder(DeepEncoder):
     Examples
     --------
     >>> from mmlearn.datasets import load_spoken_digits
-    >>> from mmlearn.encoders.audio_cnn import AudioCNNEncoder
+    >>> from mmlearn.encoders import AudioCNNEncoder
     >>> speech = load_spoken_digits()
     >>> X, y = speech.data["audio"][::15], speech.target[::15]
     >>> enc = AudioCNNEncoder(sample_rate=8000, width=8, depth=2, max_epochs=2,
