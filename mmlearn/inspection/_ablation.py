@@ -18,7 +18,7 @@ def _missing_column(column: pd.Series) -> object:
     """An all-missing replacement for ``column``, in the dtype that can say "missing"."""
     n = len(column)
     dtype = column.dtype
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         # None is the data contract's missing cell for images, audio and text.
         return np.full(n, None, dtype=object)
     if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
