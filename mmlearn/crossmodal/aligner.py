@@ -18,6 +18,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 __all__ = ["CrossModalAligner"]
 
@@ -180,7 +181,11 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         common = dict(n_components=self.n_components, scale=self.scale,
                       max_iter=self.max_iter, tol=self.tol)
         inner = CCA(**common) if self.method == "cca" else PLSCanonical(**common)
-        self.estimator_ = inner.fit(features_x, features_y)
+        # The power method is hundreds of small matrix-vector products: BLAS threads only
+        # add synchronisation, and on a shared 2-core machine one thread fitted 15x faster
+        # (6.7 s against 99 s for 16 components of 1,433 emoji pairs).
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.estimator_ = inner.fit(features_x, features_y)
         self.n_iter_ = int(max(self.estimator_.n_iter_, default=0))
         self._n_features_out = self.n_components
         scores_x, scores_y = self.estimator_.transform(features_x, features_y)
