@@ -7,6 +7,7 @@ from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mmlearn._columns import ColumnCells
+from mmlearn.crossmodal import CrossModalAligner
 from mmlearn.encoders import (
     AudioCNNEncoder,
     AudioMFCCEncoder,
@@ -71,6 +72,9 @@ ESTIMATORS = [
             random_state=0),
     Autoencoder(hidden_sizes=(8,), embedding_dim=2, max_epochs=5, validation_fraction=None,
                 random_state=0),
+    # The checks' y (the second modality here) is 1-D: one feature, so one shared dimension.
+    CrossModalAligner(n_components=1),
+    CrossModalAligner(n_components=1, method="pls", normalize=True),
 ]
 
 VARIABLE_WIDTH = (
