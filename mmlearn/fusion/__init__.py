@@ -2,5 +2,6 @@
 
 from mmlearn.fusion.early import EarlyFusion
 from mmlearn.fusion.joint import JointFusion
+from mmlearn.fusion.late import LateFusion
 
-__all__ = ["EarlyFusion", "JointFusion"]
+__all__ = ["EarlyFusion", "JointFusion", "LateFusion"]

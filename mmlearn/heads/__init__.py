@@ -1,5 +1,6 @@
 """Heads: final estimators that classify fused features."""
 
 from mmlearn.heads.mlp import MLPHead
+from mmlearn.heads.voting import VotingHead
 
-__all__ = ["MLPHead"]
+__all__ = ["MLPHead", "VotingHead"]
