@@ -140,8 +140,9 @@ class _Branch:
             return
         problem = _wrong_kind(encoder._modality, cells.cells[present[0]])
         if problem:
+            article = "an" if encoder._modality[0] in "aeiou" else "a"
             raise ValueError(
-                f"JointFusion: branch {self.name!r} has {type(encoder).__name__}, an "
+                f"JointFusion: branch {self.name!r} has {type(encoder).__name__}, {article} "
                 f"{encoder._modality} encoder, but its column {cells.name!r} holds {problem}; "
                 f"route a column of {encoder._modality} cells to it."
             )
