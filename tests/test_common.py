@@ -19,7 +19,7 @@ from mmlearn.encoders import (
     TextAttentionEncoder,
     TextRNNEncoder,
 )
-from mmlearn.fusion import EarlyFusion, LateFusion
+from mmlearn.fusion import EarlyFusion, JointFusion, LateFusion
 from mmlearn.heads import MLPHead, VotingHead
 
 
@@ -63,6 +63,9 @@ ESTIMATORS = [
     ImagePixelEncoder(size=(2, 3), grayscale=True),
     AudioMFCCEncoder(sample_rate=8000, n_fft=16),
     EarlyFusion([("all", StandardScaler(), slice(0, None))]),
+    # One tabular (MLP) branch over every column: sklearn's checks feed numeric 2-D arrays.
+    JointFusion([("all", StandardScaler(), slice(0, None))], fusion_dim=8, hidden_sizes=(16,),
+                max_epochs=30, lr=1e-2, validation_fraction=None, random_state=0),
     ImageCNNEncoder(width=8, depth=1, embedding_dim=8, max_epochs=20, lr=1e-2,
                     validation_fraction=None, random_state=0),
     TextRNNChecked(hidden_size=8, **TEXT_SMALL),
