@@ -215,7 +215,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
 
         # One task per (modality, fold), plus the refit on all rows (fold None).
         splits = list(check_cv(self.cv, y, classifier=True).split(X, y)) if out_of_fold else []
-        tasks, selected = [], []
+        tasks = []
         for name, est, columns in self.estimators:
             X_m = self._select(X, name, columns)
             present = ~missing_rows(X_m)
@@ -224,7 +224,6 @@ class LateFusion(TransformerMixin, ModalityRoutes):
                     f"LateFusion: modality {name!r} (columns {columns!r}) is missing in every "
                     f"row ({n}); nothing to learn from: drop this modality or supply some values."
                 )
-            selected.append((X_m, present))
             for fold, (train, test) in enumerate(splits):
                 train = train[present[train]]
                 where = f"training fold {fold + 1} of {len(splits)}"
