@@ -129,12 +129,46 @@ def test_grid_options_and_memory_reach_the_encoders(tmp_path):
     assert not any(isinstance(enc, CachedEncoder) for _, enc, _ in cands[-1].routes)
 
 
+def test_grid_fusion_axis_builds_late_voting_and_joint(tmp_path):
+    from mmlearn.encoders import AudioCNNEncoder, ImageCNNEncoder
+    from mmlearn.fusion import JointFusion, LateFusion
+    from mmlearn.heads import VotingHead
+
+    cands = build_candidates({"image": "image", "audio": "audio"}, families=["deep"],
+                             fusions=["late", "voting", "joint"], heads=["svc", "knn"],
+                             memory=Memory(tmp_path, verbose=0))
+    fused = [(c.fusion, c.head) for c in cands if len(c.modalities) == 2]
+    # Voting brings its own head: one candidate, not one per head.
+    assert fused == [("late", "svc"), ("late", "knn"), ("voting", "voting"),
+                     ("joint", "svc"), ("joint", "knn")]
+    late = cands[4].estimator
+    assert isinstance(late.named_steps["fusion"], LateFusion)
+    assert late.named_steps["head"].__class__.__name__ == "SVC"
+    per_modality = late.named_steps["fusion"].estimators[0][1]
+    assert isinstance(per_modality[0], CachedEncoder)
+    assert per_modality[-1].__class__.__name__ == "LogisticRegression"
+    assert isinstance(cands[6].estimator.named_steps["head"], VotingHead)
+    joint = cands[7].estimator.named_steps["fusion"]
+    assert isinstance(joint, CachedEncoder) and isinstance(joint.encoder, JointFusion)
+    # The deep encoders' networks are the joint network's branches, not cached features.
+    branches = [enc for _, enc, _ in joint.encoder.encoders]
+    assert isinstance(branches[0], ImageCNNEncoder) and isinstance(branches[1], AudioCNNEncoder)
+
+
+def test_run_benchmark_late_and_voting_on_the_same_folds(av_bench):
+    results = run_benchmark(av_bench, fusions=["late", "voting"], heads=["logreg"], cv=2,
+                            max_samples=120)
+    fused = results[results["modalities"] == "image+audio"]
+    assert sorted(fused["fusion"]) == ["late", "voting"]
+    assert (fused["accuracy_mean"] > 0.5).all()
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"heads": ["forest"]}, "unknown head 'forest'"),
         ({"families": ["quantum"]}, "unknown encoder family 'quantum'"),
-        ({"fusions": ["late"]}, "unknown fusion 'late'"),
+        ({"fusions": ["medium"]}, "unknown fusion 'medium'"),
         ({"heads": []}, "unknown head"),
     ],
 )

@@ -5,9 +5,11 @@ strategy or head is one entry, not a rewrite:
 
 - ``ENCODERS[family][modality](columns, options)`` returns the routes
   ``[(name, encoder, column or columns), ...]`` that encode those columns;
-- ``FUSIONS[fusion](routes, head)`` returns the estimator combining the routes and head
-  (single-modality candidates use the ``"early"`` builder with one modality's routes);
-- ``HEADS[head]()`` returns a fresh final estimator.
+- ``FUSIONS[fusion](routes, head, options, memory)`` returns the estimator combining the
+  routes and head, caching encoders in ``memory`` (a ``joblib.Memory`` or None) where it
+  can (single-modality candidates use the ``"early"`` builder with one modality's routes);
+  ``"voting"`` brings its own head (``OWN_HEAD``);
+- ``HEADS[head](seed)`` returns a fresh final estimator.
 """
 
 from __future__ import annotations
@@ -190,14 +192,74 @@ ENCODERS: dict[str, dict[str, Callable[[Sequence[str], EncoderOptions], list[Rou
 
 # ----------------------------------------------------------------------------- fusion
 
-def _early(routes: list[Route], head) -> Pipeline:
+def _cached(routes: list[Route], memory) -> list[Route]:
+    if memory is None:
+        return routes
+    return [(name, CachedEncoder(enc, memory=memory), cols) for name, enc, cols in routes]
+
+
+def _early(routes: list[Route], head, options: EncoderOptions, memory) -> Pipeline:
     from mmlearn.fusion import EarlyFusion
 
-    return Pipeline([("fusion", EarlyFusion(routes)), ("head", head)])
+    return Pipeline([("fusion", EarlyFusion(_cached(routes, memory))), ("head", head)])
 
 
-FUSIONS: dict[str, Callable[[list[Route], object], object]] = {"early": _early}
+# Folds of LateFusion's own cross-fitting inside each outer training fold. Every modality's
+# encoder is trained LATE_CV + 1 times per outer fold, so 3 (not StackingClassifier's 5)
+# keeps the deep family affordable.
+LATE_CV = 3
+
+
+def _per_modality_classifiers(routes: list[Route], memory) -> list[Route]:
+    # Logistic regression gives each modality fast, reasonably calibrated probabilities;
+    # the candidate's head then decides how to combine them.
+    return [(name, make_pipeline(enc, LogisticRegression(max_iter=1000)), cols)
+            for name, enc, cols in _cached(routes, memory)]
+
+
+def _late(routes: list[Route], head, options: EncoderOptions, memory) -> Pipeline:
+    from mmlearn.fusion import LateFusion
+
+    fusion = LateFusion(_per_modality_classifiers(routes, memory), cv=LATE_CV)
+    return Pipeline([("fusion", fusion), ("head", head)])
+
+
+def _voting(routes: list[Route], head, options: EncoderOptions, memory) -> Pipeline:
+    from mmlearn.heads import VotingHead
+
+    return _late(routes, VotingHead(), options, memory)
+
+
+def _joint_branch(encoder):
+    # A deep encoder's network becomes a branch of the joint network (trained end to end,
+    # so the scaler that follows it elsewhere has no role); any other encoder feeds an MLP
+    # branch.
+    from mmlearn.encoders._deep import DeepEncoder
+
+    if isinstance(encoder, Pipeline) and isinstance(encoder.steps[0][1], DeepEncoder):
+        return encoder.steps[0][1]
+    return encoder
+
+
+def _joint(routes: list[Route], head, options: EncoderOptions, memory) -> Pipeline:
+    from mmlearn.fusion import JointFusion
+
+    fusion = JointFusion([(name, _joint_branch(enc), cols) for name, enc, cols in routes],
+                         random_state=options.random_state)
+    # The whole joint network is one encoder here: cached, every head of a fold shares it.
+    fusion = fusion if memory is None else CachedEncoder(fusion, memory=memory)
+    return Pipeline([("fusion", fusion), ("scale", StandardScaler()), ("head", head)])
+
+
+FUSIONS: dict[str, Callable[..., object]] = {
+    "early": _early,
+    "late": _late,
+    "voting": _voting,
+    "joint": _joint,
+}
 SINGLE_FUSION = "early"
+# Fusions that bring their own head: one candidate each, whatever the heads axis says.
+OWN_HEAD = {"voting": "voting"}
 
 
 # ------------------------------------------------------------------------------ heads
@@ -250,7 +312,11 @@ def build_candidates(
     families : sequence of str, default=("classical",)
         Keys of :data:`ENCODERS`.
     fusions : sequence of str, default=("early",)
-        Keys of :data:`FUSIONS`, used for the multi-modality candidates.
+        Keys of :data:`FUSIONS`, used for the multi-modality candidates: ``"early"``
+        (EarlyFusion + head), ``"late"`` (LateFusion of per-modality logistic
+        regressions, stacked by the head), ``"voting"`` (the same LateFusion + VotingHead;
+        one candidate, whatever ``heads``), ``"joint"`` (JointFusion's embedding, scaled,
+        + head).
     heads : sequence of str, default=("svc", "knn", "logreg")
         Keys of :data:`HEADS`.
     options : EncoderOptions, default=None
@@ -295,19 +361,15 @@ def build_candidates(
         def routes(mods, registry=registry):
             return [r for m in mods for r in registry[m](by_modality[m], options)]
 
-        def cached(routes):
-            if memory is None:
-                return routes
-            return [(name, CachedEncoder(enc, memory=memory), cols) for name, enc, cols in routes]
-
         # (fusion label, modalities, builder); heads innermost so cached encoders are reused
         # by consecutive candidates.
-        cells = [(f"{m} only", (m,), FUSIONS[SINGLE_FUSION]) for m in by_modality]
+        cells = [(f"{m} only", (m,), SINGLE_FUSION) for m in by_modality]
         if len(by_modality) > 1:
-            cells += [(f, tuple(by_modality), FUSIONS[f]) for f in fusions]
-        for label, mods, build in cells:
-            for head in heads:
+            cells += [(f, tuple(by_modality), f) for f in fusions]
+        for label, mods, fusion in cells:
+            for head in [OWN_HEAD[fusion]] if fusion in OWN_HEAD else heads:
                 plain = routes(mods)
-                estimator = build(cached(plain), HEADS[head](options.random_state))
+                final = None if head in OWN_HEAD.values() else HEADS[head](options.random_state)
+                estimator = FUSIONS[fusion](plain, final, options, memory)
                 candidates.append(Candidate(family, label, mods, head, estimator, plain))
     return candidates

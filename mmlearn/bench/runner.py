@@ -54,7 +54,7 @@ def _warm_up(cand, X: pd.DataFrame, y: np.ndarray) -> None:
     compiling its numba kernels: over a second; lazy scipy imports for a head) that would
     otherwise be charged to whichever candidate happens to run first.
     """
-    if ("head", cand.head) not in _WARMED:
+    if cand.head in HEADS and ("head", cand.head) not in _WARMED:
         _WARMED.add(("head", cand.head))
         rng = np.random.default_rng(0)
         HEADS[cand.head](0).fit(rng.normal(size=(20, 3)), np.arange(20) % 2)
