@@ -412,6 +412,32 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         -------
         self : JointFusion
         """
+        self._fit(X, y)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit_transform(self, X, y=None):
+        """Fit, then return the fused vectors of the training rows.
+
+        The same as ``fit(X, y).transform(X)``, without converting the cells (decoding
+        images, computing spectrograms) a second time.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_samples, n_columns)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        fused : ndarray of shape (n_samples, n_features_out), float32
+        """
+        inputs = self._fit(X, y)
+        out = np.empty((len(inputs["present"]), self._n_features_out), dtype=np.float32)
+        self._forward(inputs, "embed", out)
+        return out
+
+    def _fit(self, X, y) -> dict[str, np.ndarray]:
+        """Fit everything; returns the network's input arrays of the training rows."""
         if y is None:
             raise ValueError(
                 "JointFusion requires y to be passed, but the target y is None: the network "
@@ -474,7 +500,19 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
             )
             self.net_.fit(inputs, y_encoded)
         self._n_features_out = self.net_.module_.fusion.out_dim
-        return self
+        return inputs
+
+    def _forward(self, arrays: dict[str, np.ndarray], method: str, out: np.ndarray) -> None:
+        """Write the module's ``method`` of every row of ``arrays`` into ``out``, in batches."""
+        module = self.net_.module_
+        module.eval()
+        fn = getattr(module, method)
+        device = self.net_.device
+        with torch.inference_mode():
+            for batch in batch_slices(len(out), self.batch_size):
+                tensors = {key: torch.as_tensor(value[batch]).to(device)
+                           for key, value in arrays.items()}
+                out[batch] = fn(**tensors).float().cpu().numpy()
 
     # --------------------------------------------------------------------- inference
     def _run(self, X, method: str, width: int) -> np.ndarray:
@@ -487,28 +525,17 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
             absent.append(missing_rows(part))
             sources.append(branch.read(part))
         present = np.stack([~a for a in absent], axis=1)
-        module = self.net_.module_
-        module.eval()
-        fn = getattr(module, method)
-        device = self.net_.device
         out = np.empty((n, width), dtype=np.float32)
         # Inputs are converted a chunk of rows at a time, so peak memory stays near one
         # chunk of decoded images/spectrograms rather than the whole table.
-        chunk = max(self.batch_size, 1024)
-        with torch.inference_mode():
-            for rows in batch_slices(n, chunk):
-                size = rows.stop - rows.start
-                arrays = {"present": present[rows]}
-                for m, (branch, source) in enumerate(zip(self.branches_, sources, strict=True)):
-                    here = np.flatnonzero(present[rows, m])
-                    encoded = branch.encode(source, rows.start + here, size)
-                    arrays[f"x{m}"] = (_scatter(encoded, here, size) if len(here)
-                                       else encoded)
-                for batch in batch_slices(size, self.batch_size):
-                    tensors = {key: torch.as_tensor(value[batch]).to(device)
-                               for key, value in arrays.items()}
-                    out[rows.start + batch.start:rows.start + batch.stop] = (
-                        fn(**tensors).float().cpu().numpy())
+        for rows in batch_slices(n, max(self.batch_size, 1024)):
+            size = rows.stop - rows.start
+            arrays = {"present": present[rows]}
+            for m, (branch, source) in enumerate(zip(self.branches_, sources, strict=True)):
+                here = np.flatnonzero(present[rows, m])
+                encoded = branch.encode(source, rows.start + here, size)
+                arrays[f"x{m}"] = _scatter(encoded, here, size) if len(here) else encoded
+            self._forward(arrays, method, out[rows])
         return out
 
     def transform(self, X):
