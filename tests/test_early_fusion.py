@@ -82,6 +82,47 @@ def test_weights_scale_each_modality(av_small):
         av_fusion(weights={"sound": 2.0}).fit(X)
 
 
+def _mean_square_norm(block) -> float:
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    return float(np.square(block).sum(axis=1).mean())
+
+
+def test_balanced_weights_give_each_block_unit_mean_square_norm(av_small):
+    X, y = av_small
+    fusion = av_fusion(weights="balanced")
+    features = fusion.fit_transform(X, y)
+    blocks = fusion.column_transformer_.output_indices_
+    # Pixels in [0, 1] and standardised MFCC statistics differ in norm before balancing.
+    plain = av_fusion().fit_transform(X, y)
+    assert _mean_square_norm(plain[:, blocks["audio"]]) > 3 * _mean_square_norm(
+        plain[:, blocks["image"]])
+    for name in ("image", "audio"):
+        assert _mean_square_norm(features[:, blocks[name]]) == pytest.approx(1.0)
+        np.testing.assert_allclose(features[:, blocks[name]],
+                                   plain[:, blocks[name]] * fusion.block_scales_[name],
+                                   rtol=1e-5)
+    # The scales are learned in fit: transform applies them, it does not re-balance.
+    half = fusion.transform(X.iloc[:50])
+    np.testing.assert_allclose(half, features[:50], rtol=1e-6)
+
+
+def test_balanced_weights_keep_sparse_text_sparse_and_pandas_output():
+    X = pd.DataFrame({"text": ["red apple", "green apple", "red car", "blue car"] * 5,
+                      "n": np.arange(20.0)})
+    fusion = EarlyFusion([("text", TfidfVectorizer(), "text"),
+                          ("num", StandardScaler(), ["n"])], weights="balanced",
+                         sparse_threshold=1.0)
+    features = fusion.fit_transform(X)
+    assert sp.issparse(features)
+    blocks = fusion.column_transformer_.output_indices_
+    assert _mean_square_norm(features[:, blocks["text"]]) == pytest.approx(1.0)
+    assert _mean_square_norm(features[:, blocks["num"]]) == pytest.approx(1.0)
+    frame = fusion.set_output(transform="pandas").fit_transform(X)
+    np.testing.assert_allclose(frame.to_numpy(), features.toarray())
+    with pytest.raises(ValueError, match="weights"):
+        EarlyFusion([("text", TfidfVectorizer(), "text")], weights="equal").fit(X)
+
+
 def test_missing_modality_imputed_with_indicator(av_small):
     X, y = av_small
     X = X.copy()

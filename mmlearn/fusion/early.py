@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
 import scipy.sparse as sp
 from sklearn.base import TransformerMixin, _fit_context
 from sklearn.compose import ColumnTransformer
@@ -30,8 +31,13 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         accepts. A single name hands the encoder a Series (what the image/audio encoders and
         ``TfidfVectorizer`` want); a list hands it a DataFrame. ``encoder`` may also be
         ``"drop"`` or ``"passthrough"``.
-    weights : dict of str -> float, default=None
-        Multiply each modality's features by its weight (missing: 1).
+    weights : dict of str -> float, "balanced" or None, default=None
+        A dict multiplies each modality's features by its weight (missing: 1).
+        ``"balanced"`` scales each modality's block so that its mean squared row norm on
+        the training rows is 1 (the scale is learned in fit, kept in ``block_scales_``):
+        a modality's say in the fused distances no longer depends on how many features
+        its encoder produces (3,072 standardised pixels against one L2-normalised TF-IDF
+        row, say).
     missing : {"impute", "raise"}, default="impute"
         What to do with rows where a modality is missing (every cell of its columns None
         or NaN). ``"impute"``: fit each encoder on the rows that have its modality; give
@@ -51,6 +57,8 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
     ----------
     column_transformer_ : ColumnTransformer
         The fitted router; each modality's encoder is wrapped with its missing policy.
+    block_scales_ : dict of str -> float
+        With ``weights="balanced"``: the factor applied to each modality's block.
     named_transformers_ : Bunch
         The fitted encoders by name.
     n_features_in_ : int
@@ -79,7 +87,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
     _routes_attr = "transformers"
     _parameter_constraints: dict = {
         "transformers": [list, tuple],
-        "weights": [dict, None],
+        "weights": [dict, StrOptions({"balanced"}), None],
         "missing": [StrOptions({"impute", "raise"})],
         "sparse_threshold": [Interval(Real, 0, 1, closed="both")],
         "n_jobs": [Integral, None],
@@ -106,7 +114,8 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
     def _build(self) -> ColumnTransformer:
         self._validate_routes()
         names = {name for name, _, _ in self.transformers}
-        unknown = set(self.weights or {}) - names
+        given = self.weights if isinstance(self.weights, dict) else {}
+        unknown = set(given) - names
         if unknown:
             raise ValueError(
                 f"EarlyFusion: weights name unknown modalities {sorted(unknown)}; "
@@ -122,7 +131,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
             remainder="drop",
             sparse_threshold=self.sparse_threshold,
             n_jobs=self.n_jobs,
-            transformer_weights=self.weights,
+            transformer_weights=self.weights if isinstance(self.weights, dict) else None,
             verbose=self.verbose,
             verbose_feature_names_out=True,
         )
@@ -167,6 +176,10 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         self._check_rows(X, y)
         self.column_transformer_ = self._build()
         features = self.column_transformer_.fit_transform(X, y)
+        if self.weights == "balanced":
+            self.block_scales_ = self._balance(features)
+        elif hasattr(self, "block_scales_"):
+            del self.block_scales_
         self.n_features_in_ = self.column_transformer_.n_features_in_
         if hasattr(self.column_transformer_, "feature_names_in_"):
             self.feature_names_in_ = self.column_transformer_.feature_names_in_
@@ -190,7 +203,37 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         self._check_rows(X, None)
         return self._output(self.column_transformer_.transform(X))
 
+    def _balance(self, features) -> dict:
+        """Per-modality factors that bring each block's mean squared row norm to 1."""
+        n_rows = max(features.shape[0], 1)
+        scales = {}
+        for name, cols in self.column_transformer_.output_indices_.items():
+            if name == "remainder" or cols.start == cols.stop:
+                continue
+            block = features.iloc[:, cols].to_numpy() if hasattr(features, "iloc") \
+                else features[:, cols]
+            squares = block.multiply(block).sum() if sp.issparse(block) else np.square(
+                np.asarray(block, dtype=np.float64)).sum()
+            mean_square = float(squares) / n_rows
+            # A constant-zero block (e.g. a modality all missing at fit) has no scale.
+            scales[name] = 1.0 / np.sqrt(mean_square) if mean_square > 0 else 1.0
+        return scales
+
+    def _scale_blocks(self, features):
+        column_scale = np.ones(features.shape[1])
+        for name, factor in self.block_scales_.items():
+            column_scale[self.column_transformer_.output_indices_[name]] = factor
+        if hasattr(features, "iloc"):
+            return features * column_scale
+        # Keep float32 features float32; anything else becomes float64.
+        dtype = features.dtype if features.dtype.kind == "f" else np.float64
+        if sp.issparse(features):
+            return sp.csr_matrix(features.multiply(column_scale.astype(dtype)), dtype=dtype)
+        return np.asarray(features, dtype=dtype) * column_scale.astype(dtype)
+
     def _output(self, features):
+        if getattr(self, "block_scales_", None) is not None:
+            features = self._scale_blocks(features)
         if sp.issparse(features) and _get_output_config("transform", self)["dense"] != "default":
             # DataFrame output cannot hold sparse blocks.
             return features.toarray()
