@@ -145,6 +145,61 @@ def test_missing_modality_imputed_with_indicator(av_small):
     assert np.isfinite(fusion.transform(X_test)).all()
 
 
+def test_modality_dropout_hides_modalities_in_fit_transform_only(av_small):
+    X, y = av_small
+    X = X.copy()
+    X.iloc[:10, X.columns.get_loc("audio")] = None      # really missing: never "kept"
+    fusion = av_fusion(modality_dropout=0.3, random_state=0)
+    features = fusion.fit_transform(X, y)
+    names = list(fusion.get_feature_names_out())
+    image_flag = features[:, names.index("image__missing")]
+    audio_flag = features[:, names.index("audio__missing")]
+    hidden_audio = audio_flag[10:].mean()
+    assert 0.15 < image_flag.mean() < 0.35 and 0.15 < hidden_audio < 0.4
+    assert audio_flag[:10].all() and not image_flag[:10].any(), "rows without audio keep image"
+    assert not (image_flag * audio_flag).any(), "every row keeps one modality"
+    # Hidden blocks hold the imputed value: the training mean of the encoder's features.
+    steps = fusion.column_transformer_.named_transformers_
+    blocks = fusion.column_transformer_.output_indices_
+    hidden = audio_flag[10:] == 1
+    np.testing.assert_allclose(features[10:][hidden][:, blocks["audio"]][:, :-1],
+                               np.broadcast_to(steps["audio"].fill_, (hidden.sum(), 80)),
+                               rtol=1e-6)
+    # transform hides nothing, and equals fit_transform where nothing was hidden.
+    again = fusion.transform(X)
+    assert not again[10:, names.index("audio__missing")].any()
+    assert not again[:, names.index("image__missing")].any()
+    shown = (image_flag == 0) & (audio_flag == 0)
+    np.testing.assert_allclose(again[shown], features[shown], rtol=1e-6)
+    # Seeded: the same rows are hidden again; another seed hides others.
+    np.testing.assert_array_equal(clone(fusion).fit_transform(X, y), features)
+    other = av_fusion(modality_dropout=0.3, random_state=1).fit_transform(X, y)
+    assert not np.array_equal(other[:, names.index("image__missing")], image_flag)
+
+
+def test_modality_dropout_on_sparse_text_zeroes_hidden_rows():
+    X = pd.DataFrame({"text": ["red apple", "green apple", "red car", "blue car"] * 10,
+                      "n": np.arange(40.0)})
+    fusion = EarlyFusion([("text", TfidfVectorizer(), "text"),
+                          ("num", StandardScaler(), ["n"])], sparse_threshold=1.0,
+                         modality_dropout=0.4, random_state=0)
+    features = fusion.fit_transform(X)
+    assert sp.issparse(features)
+    blocks = fusion.column_transformer_.output_indices_
+    text = features[:, blocks["text"]].toarray()
+    hidden = text[:, -1] == 1
+    assert 0 < hidden.sum() < 40
+    assert not text[hidden, :-1].any() and (text[~hidden, :-1].sum(axis=1) > 0).all()
+
+
+def test_modality_dropout_zero_changes_nothing(av_small):
+    X, y = av_small
+    np.testing.assert_array_equal(av_fusion(modality_dropout=0.0).fit_transform(X, y),
+                                  av_fusion().fit_transform(X, y))
+    with pytest.raises(ValueError, match="modality_dropout"):
+        av_fusion(modality_dropout=1.0).fit(X, y)
+
+
 def test_missing_raise_policy_names_modality(av_small):
     X, y = av_small
     X = X.copy()

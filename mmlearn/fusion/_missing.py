@@ -52,12 +52,18 @@ class ModalityStep(TransformerMixin, BaseEstimator):
     when the encoder's output is sparse, to keep it sparse), plus a ``missing`` indicator
     column when missing rows were seen during fit. ``missing="raise"``: a ``ValueError``
     naming the modality, its column and the first missing rows.
+
+    ``drop_rows`` (a boolean mask over the rows given to ``fit_transform``) hides the
+    modality in those rows of ``fit_transform``'s output only, as if it were missing: the
+    encoder still learns from them, but the head that follows learns to do without the
+    modality (modality dropout). ``transform`` ignores it.
     """
 
-    def __init__(self, encoder=None, *, name="modality", missing="impute"):
+    def __init__(self, encoder=None, *, name="modality", missing="impute", drop_rows=None):
         self.encoder = encoder
         self.name = name
         self.missing = missing
+        self.drop_rows = drop_rows
 
     def _check_missing(self, X, *, fitting: bool) -> np.ndarray:
         absent = missing_rows(X)
@@ -96,8 +102,16 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         else:
             features = np.asarray(features)
             self.fill_ = features.mean(axis=0) if features.size else features.sum(axis=0)
-        self.add_indicator_ = bool(absent.any())
+        dropped = np.zeros_like(absent)
+        if self.drop_rows is not None:
+            dropped = np.asarray(self.drop_rows, dtype=bool) & ~absent
+        self.add_indicator_ = bool(absent.any() or dropped.any())
         self.n_features_in_ = getattr(self.encoder_, "n_features_in_", None)
+        if dropped.any():
+            hidden = absent | dropped
+            # ``features`` holds the present rows; keep those not dropped.
+            kept = _safe_indexing(features, np.flatnonzero(~dropped[present]), axis=0)
+            return self._assemble(kept, hidden, np.flatnonzero(~hidden))
         return self._assemble(features, absent, present)
 
     def transform(self, X):

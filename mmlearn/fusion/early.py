@@ -8,12 +8,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import TransformerMixin, _fit_context
 from sklearn.compose import ColumnTransformer
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from mmlearn.fusion._missing import ModalityStep
+from mmlearn.fusion._missing import ModalityStep, missing_rows
 from mmlearn.fusion._routing import ModalityRoutes
 
 
@@ -44,6 +44,16 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         the others the training mean of its features (zeros for sparse output, e.g. TF-IDF,
         where zero means "no words") and append a ``name__missing`` indicator column if
         missing rows were seen in fit. ``"raise"``: a ``ValueError`` naming the modality.
+    modality_dropout : float in [0, 1), default=0.0
+        During ``fit_transform`` only (what a Pipeline's head is trained on), hide each
+        modality in this fraction of the rows that have it, as if it were missing: its
+        features become the imputed value and its ``name__missing`` indicator 1. Every row
+        keeps at least one of its modalities. The encoders still learn from every row;
+        the head learns to classify rows that lack a modality, which helps when modalities
+        go missing at prediction time although training data were complete. ``transform``
+        never hides anything.
+    random_state : int, RandomState instance or None, default=None
+        Chooses the rows ``modality_dropout`` hides.
     sparse_threshold : float, default=0.3
         As in ColumnTransformer: the output is sparse when some encoder output is sparse
         and the overall density is below this. ``set_output(transform="pandas")`` always
@@ -89,6 +99,8 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         "transformers": [list, tuple],
         "weights": [dict, StrOptions({"balanced"}), None],
         "missing": [StrOptions({"impute", "raise"})],
+        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "random_state": ["random_state"],
         "sparse_threshold": [Interval(Real, 0, 1, closed="both")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -100,6 +112,8 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         *,
         weights=None,
         missing="impute",
+        modality_dropout=0.0,
+        random_state=None,
         sparse_threshold=0.3,
         n_jobs=None,
         verbose=False,
@@ -107,11 +121,13 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         self.transformers = transformers
         self.weights = weights
         self.missing = missing
+        self.modality_dropout = modality_dropout
+        self.random_state = random_state
         self.sparse_threshold = sparse_threshold
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def _build(self) -> ColumnTransformer:
+    def _build(self, drop_rows: dict | None = None) -> ColumnTransformer:
         self._validate_routes()
         names = {name for name, _, _ in self.transformers}
         given = self.weights if isinstance(self.weights, dict) else {}
@@ -122,8 +138,9 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
                 f"known: {sorted(names)}."
             )
         routes = [
-            (name, enc if isinstance(enc, str) else ModalityStep(enc, name=name,
-                                                                 missing=self.missing), cols)
+            (name, enc if isinstance(enc, str) else ModalityStep(
+                enc, name=name, missing=self.missing, drop_rows=(drop_rows or {}).get(name)),
+             cols)
             for name, enc, cols in self.transformers
         ]
         return ColumnTransformer(
@@ -135,6 +152,23 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
             verbose=self.verbose,
             verbose_feature_names_out=True,
         )
+
+    def _dropout_rows(self, X) -> dict:
+        """Per modality, the rows whose modality ``fit_transform`` hides (modality dropout)."""
+        if not self.modality_dropout:
+            return {}
+        self._validate_routes()
+        routes = [(name, cols(X) if callable(cols) else cols)
+                  for name, enc, cols in self.transformers if not isinstance(enc, str)]
+        present = np.column_stack([~missing_rows(_safe_indexing(X, cols, axis=1))
+                                   for _, cols in routes])
+        rng = check_random_state(self.random_state)
+        drop = present & (rng.random_sample(present.shape) < self.modality_dropout)
+        # A row must keep one of its modalities, or the head learns from an empty row.
+        emptied = np.flatnonzero(present.any(axis=1) & ~(present & ~drop).any(axis=1))
+        for row in emptied:
+            drop[row, rng.choice(np.flatnonzero(present[row]))] = False
+        return {name: drop[:, j] for j, (name, _) in enumerate(routes)}
 
     def _check_rows(self, X, y) -> None:
         n = _num_samples(X)
@@ -174,7 +208,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         """
         self._check_columns(X)
         self._check_rows(X, y)
-        self.column_transformer_ = self._build()
+        self.column_transformer_ = self._build(self._dropout_rows(X))
         features = self.column_transformer_.fit_transform(X, y)
         if self.weights == "balanced":
             self.block_scales_ = self._balance(features)
