@@ -23,6 +23,8 @@ _FRAMES_PERCENTILE = 95
 _MAX_AUTO_FRAMES = 500
 # Dynamic range kept below each clip's loudest bin, in dB (librosa's default).
 _TOP_DB = 80.0
+_AMIN = 1e-10  # librosa.power_to_db's floor
+_CLIPS_PER_CHUNK = 256
 
 
 def _pool(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,23 +283,41 @@ class AudioCNNEncoder(DeepEncoder):
         self.verbose = verbose
 
     def _logmels(self, cells: ColumnCells) -> list[np.ndarray]:
-        """Each present clip's log-mel spectrogram ``(n_mels, frames)`` in dB, float32."""
+        """Each present clip's log-mel spectrogram ``(n_mels, frames)`` in dB, float32.
+
+        The same short-time Fourier transform as ``librosa.stft`` (periodic Hann window,
+        centred frames, zero padding) and the same dB conversion as
+        ``librosa.power_to_db(ref=np.max, top_db=80)``, computed for many clips at once:
+        one librosa call per clip cost about 3 ms, most of the conversion time of a column.
+        """
         import librosa
+        from scipy.signal import get_window
 
         waves, _ = read_audio(cells, sample_rate=self.sample_rate)
-        # One filter bank for the whole column: building it is the costly part per call.
-        bank = librosa.filters.mel(sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels,
-                                   fmax=self.sample_rate / 2)
+        n_fft, hop = self.n_fft, self.hop_length_
+        bank = librosa.filters.mel(sr=self.sample_rate, n_fft=n_fft, n_mels=self.n_mels,
+                                   fmax=self.sample_rate / 2).astype(np.float32)
+        window = get_window("hann", n_fft, fftbins=True).astype(np.float32)
         specs = []
-        for wave in waves:
-            if wave.size < self.n_fft:
-                wave = np.pad(wave, (0, self.n_fft - wave.size))
-            power = np.abs(librosa.stft(wave, n_fft=self.n_fft, hop_length=self.hop_length_))
-            mel = bank @ power**2
-            db = librosa.power_to_db(mel, ref=np.max, top_db=_TOP_DB)
-            if self.clip_normalize:
-                db = db - db.mean(axis=1, keepdims=True)
-            specs.append(db.astype(np.float32))
+        # Frames of a chunk of clips are transformed together; chunks bound the memory.
+        for first in range(0, len(waves), _CLIPS_PER_CHUNK):
+            frames = []
+            for wave in waves[first:first + _CLIPS_PER_CHUNK]:
+                wave = np.asarray(wave, dtype=np.float32)
+                if wave.size < n_fft:
+                    wave = np.pad(wave, (0, n_fft - wave.size))
+                padded = np.pad(wave, n_fft // 2)
+                frames.append(np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop])
+            counts = np.cumsum([len(f) for f in frames])[:-1]
+            power = np.abs(np.fft.rfft(np.concatenate(frames) * window, axis=1)) ** 2
+            mel = power.astype(np.float32) @ bank.T
+            for clip in np.split(mel, counts):
+                db = 10.0 * np.log10(np.maximum(_AMIN, clip.T))
+                db -= 10.0 * np.log10(max(_AMIN, float(clip.max())))
+                db = np.maximum(db, db.max() - _TOP_DB)
+                if self.clip_normalize:
+                    db = db - db.mean(axis=1, keepdims=True)
+                specs.append(db.astype(np.float32))
         return specs
 
     def _prepare(self, cells: ColumnCells, *, fitting: bool) -> np.ndarray:
