@@ -4,7 +4,7 @@
 on the same folds and the same classical features (pixels and MFCC statistics, each
 standardised), so the strategies differ only in how they fuse:
 
-- early: ``EarlyFusion`` + ``LogisticRegression``
+- early: ``EarlyFusion`` + ``LogisticRegression`` (also with ``modality_dropout=0.3``)
 - late:  ``LateFusion`` of one ``LogisticRegression`` per modality + ``VotingHead`` (soft)
 - joint: ``JointFusion`` with an MLP branch per modality, trained end to end
 
@@ -47,6 +47,13 @@ STRATEGIES = {
     "early": Pipeline([
         ("fusion", EarlyFusion([("image", image_features(), "image"),
                                 ("audio", audio_features(), "audio")])),
+        ("head", logreg())]),
+    # The same, with modality dropout (rate chosen a priori, not tuned): the head also
+    # trains on rows whose image or audio is hidden.
+    "early, modality_dropout=0.3": Pipeline([
+        ("fusion", EarlyFusion([("image", image_features(), "image"),
+                                ("audio", audio_features(), "audio")],
+                               modality_dropout=0.3, random_state=0)),
         ("head", logreg())]),
     "late": Pipeline([
         ("fusion", LateFusion([("image", make_pipeline(image_features(), logreg()), "image"),
