@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -23,8 +25,23 @@ __all__ = [
     "encode_labels",
     "seeded",
     "build_net",
+    "train_classifier",
     "predict_batches",
+    "TRAINING_CONSTRAINTS",
 ]
+
+# The training hyper-parameters every skorch-backed estimator of mmlearn takes (the
+# classifiers' are read by :func:`train_classifier`).
+TRAINING_CONSTRAINTS: dict = {
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "device": [str],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
 def check_device(device: str) -> str:
@@ -116,6 +133,34 @@ def build_net(
         warm_start=False,
         **{f"module__{k}": v for k, v in module_params.items()},
     )
+
+
+def train_classifier(owner, module: type[torch.nn.Module], *, module_params: dict, X,
+                     y: np.ndarray, device: str):
+    """Build :func:`build_net` from ``owner``'s training hyper-parameters and fit it on X, y.
+
+    ``owner`` is the estimator (its ``max_epochs, lr, batch_size, validation_fraction,
+    patience, verbose, random_state``); torch is seeded from ``random_state`` inside the
+    call only. Returns the fitted skorch net.
+    """
+    seed = seed_from(owner.random_state)
+    with seeded(seed, device):
+        net = build_net(
+            module,
+            module_params=module_params,
+            n_samples=len(y),
+            y=y,
+            seed=seed,
+            max_epochs=owner.max_epochs,
+            lr=owner.lr,
+            batch_size=owner.batch_size,
+            validation_fraction=owner.validation_fraction,
+            patience=owner.patience,
+            device=device,
+            verbose=owner.verbose,
+        )
+        net.fit(X, y)
+    return net
 
 
 def predict_batches(fn, X: np.ndarray, *, batch_size: int, device: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -12,25 +12,17 @@ from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import ColumnCells, batch_slices
 from mmlearn._torch import (
-    build_net,
+    TRAINING_CONSTRAINTS,
     check_device,
     encode_labels,
     predict_batches,
-    seed_from,
-    seeded,
+    train_classifier,
 )
 from mmlearn.encoders._base import ModalityEncoder
 
 COMMON_CONSTRAINTS: dict = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
-    "max_epochs": [Interval(Integral, 1, None, closed="left")],
-    "lr": [Interval(Real, 0, None, closed="neither")],
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
-    "patience": [Interval(Integral, 1, None, closed="left")],
-    "device": [str],
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
+    **TRAINING_CONSTRAINTS,
 }
 
 
@@ -83,23 +75,10 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         self.classes_, y_encoded = encode_labels(y)
         y_encoded = y_encoded[present]
         inputs = self._prepare(cells, fitting=True)
-        seed = seed_from(self.random_state)
-        with seeded(seed, device):
-            self.net_ = build_net(
-                self._module,
-                module_params={**self._module_params(), "n_classes": len(self.classes_)},
-                n_samples=len(inputs),
-                y=y_encoded,
-                seed=seed,
-                max_epochs=self.max_epochs,
-                lr=self.lr,
-                batch_size=self.batch_size,
-                validation_fraction=self.validation_fraction,
-                patience=self.patience,
-                device=device,
-                verbose=self.verbose,
-            )
-            self.net_.fit(inputs, y_encoded)
+        self.net_ = train_classifier(
+            self, self._module,
+            module_params={**self._module_params(), "n_classes": len(self.classes_)},
+            X=inputs, y=y_encoded, device=device)
         self._n_features_out = self.embedding_dim
         return self
 

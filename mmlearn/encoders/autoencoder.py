@@ -16,7 +16,13 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
-from mmlearn._torch import check_device, predict_batches, seed_from, seeded
+from mmlearn._torch import (
+    TRAINING_CONSTRAINTS,
+    check_device,
+    predict_batches,
+    seed_from,
+    seeded,
+)
 from mmlearn.heads.mlp import check_hidden_sizes, fit_standardizer, mlp_layers
 
 __all__ = ["Autoencoder"]
@@ -209,14 +215,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "noise": [Interval(Real, 0, None, closed="left")],
         "standardize": ["boolean"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TRAINING_CONSTRAINTS,
     }
 
     def __init__(self, hidden_sizes=(128,), *, embedding_dim=16, dropout=0.0, noise=0.2,

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from mmlearn._columns import ColumnCells, batch_slices
-from mmlearn._torch import build_net, check_device, encode_labels, seed_from, seeded
+from mmlearn._torch import TRAINING_CONSTRAINTS, check_device, encode_labels, train_classifier
 from mmlearn.encoders._deep import DeepEncoder
 from mmlearn.fusion._missing import describe_columns, missing_rows
 from mmlearn.fusion._routing import ModalityRoutes
@@ -342,14 +342,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         "modality_dropout": [Interval(Real, 0, 1, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "rank": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TRAINING_CONSTRAINTS,
     }
 
     def __init__(self, encoders, *, fusion_op="concat", fusion_dim=64, hidden_sizes=(64,),
@@ -477,31 +470,18 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         inputs["present"] = np.stack(present, axis=1)
         self.branches_ = branches
 
-        seed = seed_from(self.random_state)
-        with seeded(seed, device):
-            self.net_ = build_net(
-                JointNetwork,
-                module_params=dict(
-                    branches=[b.spec_ for b in branches], n_classes=len(self.classes_),
-                    fusion_op=self.fusion_op, fusion_dim=self.fusion_dim,
-                    hidden_sizes=hidden_sizes, dropout=self.dropout,
-                    modality_dropout=self.modality_dropout, n_heads=self.n_heads,
-                    rank=self.rank),
-                n_samples=n,
-                y=y_encoded,
-                seed=seed,
-                max_epochs=self.max_epochs,
-                lr=self.lr,
-                batch_size=self.batch_size,
-                validation_fraction=self.validation_fraction,
-                patience=self.patience,
-                device=device,
-                verbose=self.verbose,
-            )
-            # Tensors (zero-copy views): skorch's data loader then indexes and stacks them
-            # without converting every sample from NumPy, a few percent of a CPU epoch.
-            self.net_.fit({key: torch.from_numpy(value) for key, value in inputs.items()},
-                          y_encoded)
+        # Tensors (zero-copy views): skorch's data loader then indexes and stacks them
+        # without converting every sample from NumPy, a few percent of a CPU epoch.
+        self.net_ = train_classifier(
+            self, JointNetwork,
+            module_params=dict(
+                branches=[b.spec_ for b in branches], n_classes=len(self.classes_),
+                fusion_op=self.fusion_op, fusion_dim=self.fusion_dim,
+                hidden_sizes=hidden_sizes, dropout=self.dropout,
+                modality_dropout=self.modality_dropout, n_heads=self.n_heads,
+                rank=self.rank),
+            X={key: torch.from_numpy(value) for key, value in inputs.items()},
+            y=y_encoded, device=device)
         self._n_features_out = self.net_.module_.fusion.out_dim
         return inputs
 

@@ -12,12 +12,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from mmlearn._torch import (
-    build_net,
+    TRAINING_CONSTRAINTS,
     check_device,
     encode_labels,
     predict_batches,
-    seed_from,
-    seeded,
+    train_classifier,
 )
 
 __all__ = ["MLPHead"]
@@ -150,14 +149,7 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         "hidden_sizes": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "standardize": ["boolean"],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [None, Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **TRAINING_CONSTRAINTS,
     }
 
     def __init__(self, hidden_sizes=(128,), *, dropout=0.1, standardize=True, max_epochs=100,
@@ -200,24 +192,11 @@ class MLPHead(ClassifierMixin, BaseEstimator):
             self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
             self.scale_ = np.ones(X.shape[1], dtype=np.float32)
         inputs = self._scaled(X)
-        seed = seed_from(self.random_state)
-        with seeded(seed, device):
-            self.net_ = build_net(
-                MLP,
-                module_params=dict(n_features=X.shape[1], n_classes=len(self.classes_),
-                                   hidden_sizes=hidden_sizes, dropout=self.dropout),
-                n_samples=len(inputs),
-                y=y_encoded,
-                seed=seed,
-                max_epochs=self.max_epochs,
-                lr=self.lr,
-                batch_size=self.batch_size,
-                validation_fraction=self.validation_fraction,
-                patience=self.patience,
-                device=device,
-                verbose=self.verbose,
-            )
-            self.net_.fit(inputs, y_encoded)
+        self.net_ = train_classifier(
+            self, MLP,
+            module_params=dict(n_features=X.shape[1], n_classes=len(self.classes_),
+                               hidden_sizes=hidden_sizes, dropout=self.dropout),
+            X=inputs, y=y_encoded, device=device)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
