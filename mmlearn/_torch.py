@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
+
+from mmlearn.utils._sklearn_compat import Interval
 
 __all__ = [
     "check_device",

@@ -10,11 +10,11 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.svm import SVC
-from sklearn.utils._param_validation import InvalidParameterError
 
 from mmlearn.datasets import load_spoken_digits
 from mmlearn.encoders.audio_cnn import AudioCNN, AudioCNNEncoder
 from mmlearn.fusion import EarlyFusion
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 RATE = 8000  # the shipped FSDD clips
 

@@ -8,11 +8,11 @@ from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 
 from mmlearn.crossmodal import CrossModalAligner, retrieval_recall_at_k, retrieve
 from mmlearn.crossmodal import retrieval as retrieval_module
 from mmlearn.encoders import ImagePixelEncoder
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 
 def two_views(n=300, latent_dim=5, noise=0.1, seed=0):

@@ -14,7 +14,6 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils._param_validation import InvalidParameterError
 
 from mmlearn.encoders import (
     AudioCNNEncoder,
@@ -26,6 +25,7 @@ from mmlearn.encoders import (
 )
 from mmlearn.fusion import JointFusion
 from mmlearn.fusion.ops import FUSION_OPS, drop_modalities, make_fusion
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 IMAGE = dict(width=8, depth=2, embedding_dim=16)
 # SpecAugment costs more than the tiny network it feeds; these tests are about the mechanics.

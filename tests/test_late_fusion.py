@@ -20,12 +20,12 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
 from mmlearn.encoders import AudioMFCCEncoder, ImagePixelEncoder
 from mmlearn.fusion import EarlyFusion, LateFusion
 from mmlearn.heads import VotingHead
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 MFCC = [f"mfcc{i}" for i in range(80)]
 

@@ -12,13 +12,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
-from sklearn.utils._param_validation import InvalidParameterError
 
 from mmlearn.datasets import load_clothing_reviews
 from mmlearn.encoders._vocab import PAD, UNK, fit_vocabulary, texts_to_ids
 from mmlearn.encoders.text_attention import TextAttentionEncoder
 from mmlearn.encoders.text_rnn import TextRNNEncoder
 from mmlearn.fusion import EarlyFusion
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 SMALL = dict(token_dim=32, embedding_dim=16, max_epochs=15, lr=3e-3, random_state=0)
 CONFIGS = {

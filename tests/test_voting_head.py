@@ -11,12 +11,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
 
 from mmlearn.encoders import AudioMFCCEncoder, ImagePixelEncoder
 from mmlearn.fusion import LateFusion
 from mmlearn.heads import VotingHead
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 # Three modalities x classes (a, b, c); row 2's second block and all of row 3 express no
 # preference (what LateFusion gives a missing modality).

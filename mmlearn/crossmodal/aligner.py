@@ -6,19 +6,21 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-    clone,
-)
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.cross_decomposition import CCA, PLSCanonical
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils._set_output import _wrap_data_with_container
-from sklearn.utils.validation import _num_samples, check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
+
+from mmlearn.utils._sklearn_compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    fit_context,
+    num_samples,
+    validate_data,
+    wrap_data_with_container,
+)
 
 __all__ = ["CrossModalAligner"]
 
@@ -155,7 +157,7 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "y is the second modality, paired row by row with X."
             )
-        n_x, n_y = _num_samples(X), _num_samples(y)
+        n_x, n_y = num_samples(X), num_samples(y)
         if n_x != n_y:
             raise ValueError(
                 f"X and y must be paired row by row, but X has {n_x} rows and y has {n_y}."
@@ -197,7 +199,7 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.y_scale_ = _unit_scale(scores_y)
         return features_x
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Learn the shared space from paired samples of two modalities.
 
@@ -216,7 +218,7 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self._fit(X, y)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y):
         """Fit, then return ``X``'s shared coordinates (encoding ``X`` once).
 
@@ -272,7 +274,7 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         # fitted width is never read for y's scores (the same centring and rotations apply).
         placeholder = np.zeros((features_y.shape[0], self.estimator_.n_features_in_))
         _, scores_y = self.estimator_.transform(placeholder, features_y)
-        return _wrap_data_with_container("transform", self._finish(scores_y, self.y_scale_),
+        return wrap_data_with_container("transform", self._finish(scores_y, self.y_scale_),
                                          y, self)
 
     # -- helpers ----------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from collections.abc import Iterator, Sequence
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array
+
+from mmlearn.utils._sklearn_compat import Interval, StrOptions, validate_params
 
 __all__ = ["retrieval_recall_at_k", "retrieve"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names, _num_samples
 
 from mmlearn._columns import ColumnCells, as_cells
+from mmlearn.utils._sklearn_compat import check_feature_names, num_samples
 
 
 class ModalityEncoder(TransformerMixin, BaseEstimator):
@@ -21,7 +21,7 @@ class ModalityEncoder(TransformerMixin, BaseEstimator):
     def _read_column(self, X: object, y: object = None, *, reset: bool) -> ColumnCells:
         cells = as_cells(X, kind=self._modality)
         if isinstance(X, pd.DataFrame):
-            _check_feature_names(self, X, reset=reset)
+            check_feature_names(self, X, reset=reset)
         elif reset and hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         n_features = cells.n_features
@@ -34,9 +34,9 @@ class ModalityEncoder(TransformerMixin, BaseEstimator):
             )
         if len(cells) == 0:
             raise ValueError(f"column {cells.name!r}: no samples (0 rows); need at least 1.")
-        if y is not None and _num_samples(y) != len(cells):
+        if y is not None and num_samples(y) != len(cells):
             raise ValueError(
-                f"y has {_num_samples(y)} rows but column {cells.name!r} has {len(cells)}: "
+                f"y has {num_samples(y)} rows but column {cells.name!r} has {len(cells)}: "
                 "they must have the same number of samples."
             )
         return cells

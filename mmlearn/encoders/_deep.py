@@ -7,7 +7,6 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import ColumnCells, batch_slices
@@ -19,6 +18,7 @@ from mmlearn._torch import (
     train_classifier,
 )
 from mmlearn.encoders._base import ModalityEncoder
+from mmlearn.utils._sklearn_compat import Interval
 
 COMMON_CONSTRAINTS: dict = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],

@@ -21,10 +21,10 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.utils._param_validation import Interval, RealNotInt
 
 from mmlearn._columns import ColumnCells, read_texts
 from mmlearn.encoders._deep import DeepEncoder
+from mmlearn.utils._sklearn_compat import Interval, RealNotInt
 
 __all__ = [
     "PAD",

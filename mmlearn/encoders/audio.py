@@ -5,12 +5,11 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import read_audio
 from mmlearn.encoders._base import ModalityEncoder
+from mmlearn.utils._sklearn_compat import Interval, StrOptions, fit_context
 
 _STATISTICS = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}
 
@@ -152,7 +151,7 @@ class AudioMFCCEncoder(ModalityEncoder):
         self.fit_transform(X, y)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit, and return the features of the fitted clips (computed once).
 

@@ -6,12 +6,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
 from mmlearn._columns import ColumnCells, read_audio
 from mmlearn.encoders._deep import COMMON_CONSTRAINTS, DeepEncoder
+from mmlearn.utils._sklearn_compat import Interval
 
 __all__ = ["AudioCNN", "AudioCNNEncoder"]
 

@@ -6,14 +6,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from mmlearn._torch import (
@@ -24,6 +18,7 @@ from mmlearn._torch import (
     seeded,
 )
 from mmlearn.heads.mlp import check_hidden_sizes, fit_standardizer, mlp_layers
+from mmlearn.utils._sklearn_compat import Interval, fit_context, validate_data
 
 __all__ = ["Autoencoder"]
 
@@ -236,7 +231,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the autoencoder to reconstruct ``X``.
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import batch_slices, probe_images, read_images
 from mmlearn.encoders._base import ModalityEncoder
+from mmlearn.utils._sklearn_compat import Interval, fit_context
 
 
 def _as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -90,7 +90,7 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
         # Without resizing, a row of flat pixels must keep its fitted width.
         return self.size is None
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the image size and channel count.
 

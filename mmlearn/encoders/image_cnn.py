@@ -6,13 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
 from mmlearn._columns import ColumnCells, probe_images, read_images
 from mmlearn.encoders._deep import COMMON_CONSTRAINTS, DeepEncoder
 from mmlearn.encoders.image import _as_size
+from mmlearn.utils._sklearn_compat import Interval
 
 
 class _PoolIfRoom(nn.Module):

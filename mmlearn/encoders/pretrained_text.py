@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import read_texts
 from mmlearn._torch import check_device
 from mmlearn.encoders._base import ModalityEncoder
+from mmlearn.utils._sklearn_compat import Interval, fit_context
 
 __all__ = ["PretrainedTextEncoder"]
 
@@ -189,7 +189,7 @@ class PretrainedTextEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
         self.normalize = normalize
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the text column and load the pretrained model (no training).
 

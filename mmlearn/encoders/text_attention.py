@@ -6,7 +6,6 @@ import math
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from mmlearn.encoders._deep import COMMON_CONSTRAINTS
@@ -18,6 +17,7 @@ from mmlearn.encoders._vocab import (
     drop_words,
     trim_padding,
 )
+from mmlearn.utils._sklearn_compat import Interval
 
 __all__ = ["TextAttention", "TextAttentionEncoder"]
 

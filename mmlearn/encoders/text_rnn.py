@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -17,6 +16,7 @@ from mmlearn.encoders._vocab import (
     drop_words,
     trim_padding,
 )
+from mmlearn.utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["TextRNN", "TextRNNEncoder"]
 

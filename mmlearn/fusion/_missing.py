@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import is_missing
+from mmlearn.utils._sklearn_compat import safe_indexing
 
 
 def missing_rows(X: object) -> np.ndarray:
@@ -90,8 +90,8 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         present = np.flatnonzero(~absent)
         self.encoder_ = clone(self.encoder)
         if absent.any():
-            X_fit = _safe_indexing(X, present, axis=0)
-            y_fit = None if y is None else _safe_indexing(y, present)
+            X_fit = safe_indexing(X, present, axis=0)
+            y_fit = None if y is None else safe_indexing(y, present)
         else:
             X_fit, y_fit = X, y
         features = self.encoder_.fit_transform(X_fit, y_fit)
@@ -110,7 +110,7 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         if dropped.any():
             hidden = absent | dropped
             # ``features`` holds the present rows; keep those not dropped.
-            kept = _safe_indexing(features, np.flatnonzero(~dropped[present]), axis=0)
+            kept = safe_indexing(features, np.flatnonzero(~dropped[present]), axis=0)
             return self._assemble(kept, hidden, np.flatnonzero(~hidden))
         return self._assemble(features, absent, present)
 
@@ -121,7 +121,7 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         if absent.all():
             features = None
         elif absent.any():
-            features = self.encoder_.transform(_safe_indexing(X, present, axis=0))
+            features = self.encoder_.transform(safe_indexing(X, present, axis=0))
         else:
             features = self.encoder_.transform(X)
         return self._assemble(features, absent, present)

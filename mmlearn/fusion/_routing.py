@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.utils.metaestimators import _BaseComposition
+
+from mmlearn.utils._sklearn_compat import BaseComposition
 
 
-class ModalityRoutes(_BaseComposition):
+class ModalityRoutes(BaseComposition):
     """Nested parameters and column checks for a list of ``(name, estimator, columns)``.
 
     Subclasses name the attribute holding the list in ``_routes_attr``. Like

@@ -6,15 +6,21 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import TransformerMixin, _fit_context
+from sklearn.base import TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.utils import Bunch, _safe_indexing, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils._set_output import _get_output_config
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from mmlearn.fusion._missing import ModalityStep, missing_rows
 from mmlearn.fusion._routing import ModalityRoutes
+from mmlearn.utils._sklearn_compat import (
+    Interval,
+    StrOptions,
+    fit_context,
+    get_output_config,
+    num_samples,
+    safe_indexing,
+)
 
 
 class EarlyFusion(TransformerMixin, ModalityRoutes):
@@ -160,7 +166,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         self._validate_routes()
         routes = [(name, cols(X) if callable(cols) else cols)
                   for name, enc, cols in self.transformers if not isinstance(enc, str)]
-        present = np.column_stack([~missing_rows(_safe_indexing(X, cols, axis=1))
+        present = np.column_stack([~missing_rows(safe_indexing(X, cols, axis=1))
                                    for _, cols in routes])
         rng = check_random_state(self.random_state)
         drop = present & (rng.random_sample(present.shape) < self.modality_dropout)
@@ -171,11 +177,11 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         return {name: drop[:, j] for j, (name, _) in enumerate(routes)}
 
     def _check_rows(self, X, y) -> None:
-        n = _num_samples(X)
+        n = num_samples(X)
         if n == 0:
             raise ValueError("EarlyFusion: X has 0 rows; need at least 1 sample.")
-        if y is not None and _num_samples(y) != n:
-            raise ValueError(f"EarlyFusion: y has {_num_samples(y)} rows but X has {n}.")
+        if y is not None and num_samples(y) != n:
+            raise ValueError(f"EarlyFusion: y has {num_samples(y)} rows but X has {n}.")
 
     def fit(self, X, y=None):
         """Fit every modality's encoder on its columns.
@@ -193,7 +199,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         self.fit_transform(X, y)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):
         """Fit the encoders and return the fused features.
 
@@ -268,7 +274,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
     def _output(self, features):
         if getattr(self, "block_scales_", None) is not None:
             features = self._scale_blocks(features)
-        if sp.issparse(features) and _get_output_config("transform", self)["dense"] != "default":
+        if sp.issparse(features) and get_output_config("transform", self)["dense"] != "default":
             # DataFrame output cannot hold sparse blocks.
             return features.toarray()
         return features

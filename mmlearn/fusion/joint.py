@@ -9,16 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from sklearn.base import (
-    ClassifierMixin,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-    clone,
-)
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import ColumnCells, batch_slices
 from mmlearn._torch import TRAINING_CONSTRAINTS, check_device, encode_labels, train_classifier
@@ -27,6 +19,14 @@ from mmlearn.fusion._missing import describe_columns, missing_rows
 from mmlearn.fusion._routing import ModalityRoutes
 from mmlearn.fusion.ops import FUSION_OPS, JointNetwork, TabularMLP
 from mmlearn.heads.mlp import check_hidden_sizes
+from mmlearn.utils._sklearn_compat import (
+    Interval,
+    StrOptions,
+    fit_context,
+    num_samples,
+    safe_indexing,
+    validate_data,
+)
 
 __all__ = ["JointFusion"]
 
@@ -115,11 +115,11 @@ class _Branch:
                     f"got {self.encoder!r}."
                 )
             estimator = "passthrough"
-            features = self._passthrough(_safe_indexing(part, present, axis=0))
+            features = self._passthrough(safe_indexing(part, present, axis=0))
         else:
             estimator = clone(self.encoder)
-            rows = _safe_indexing(part, present, axis=0)
-            features = estimator.fit_transform(rows, _safe_indexing(y, present))
+            rows = safe_indexing(part, present, axis=0)
+            features = estimator.fit_transform(rows, safe_indexing(y, present))
         features = self._dense(features)
         self.estimator_ = estimator
         # NaN-aware: a transformer such as StandardScaler passes NaN cells through.
@@ -170,7 +170,7 @@ class _Branch:
         try:
             if self.deep:
                 return self.estimator_._prepare(source.subset(present), fitting=False)
-            rows = _safe_indexing(source, present, axis=0)
+            rows = safe_indexing(source, present, axis=0)
             features = (self._passthrough(rows) if isinstance(self.estimator_, str)
                         else self.estimator_.transform(rows))
             return self._standardize(self._dense(features))
@@ -180,7 +180,7 @@ class _Branch:
     # ------------------------------------------------------------------------ helpers
     @staticmethod
     def _passthrough(rows: object) -> np.ndarray:
-        return np.asarray(rows, dtype=np.float64).reshape(_num_samples(rows), -1)
+        return np.asarray(rows, dtype=np.float64).reshape(num_samples(rows), -1)
 
     def _dense(self, features: object) -> np.ndarray:
         features = features.toarray() if sp.issparse(features) else np.asarray(features)
@@ -375,7 +375,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
             except ValueError:
                 X = np.asarray(X, dtype=object)
         validate_data(self, X, skip_check_array=True, reset=reset)
-        if _num_samples(X) == 0:
+        if num_samples(X) == 0:
             raise ValueError("JointFusion: X has 0 rows; need at least 1 sample.")
         return X
 
@@ -383,14 +383,14 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         if callable(columns):
             columns = columns(X)
         try:
-            return _safe_indexing(X, columns, axis=1)
+            return safe_indexing(X, columns, axis=1)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ValueError(
                 f"JointFusion: branch {name!r} cannot select columns {columns!r} from X: {exc}"
             ) from exc
 
     # --------------------------------------------------------------------------- fit
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Fit each branch's input conversion, then train the whole network.
 
@@ -408,7 +408,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         self._fit(X, y)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):
         """Fit, then return the fused vectors of the training rows.
 
@@ -445,9 +445,9 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
             )
         self._validate_routes()
         X = self._read_table(X, reset=True)
-        n = _num_samples(X)
-        if _num_samples(y) != n:
-            raise ValueError(f"JointFusion: y has {_num_samples(y)} rows but X has {n}.")
+        n = num_samples(X)
+        if num_samples(y) != n:
+            raise ValueError(f"JointFusion: y has {num_samples(y)} rows but X has {n}.")
         self.classes_, y_encoded = encode_labels(y)
 
         branches, inputs, present = [], {}, []
@@ -501,7 +501,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
     def _run(self, X, method: str, width: int) -> np.ndarray:
         check_is_fitted(self)
         X = self._read_table(X, reset=False)
-        n = _num_samples(X)
+        n = num_samples(X)
         sources, absent = [], []
         for branch in self.branches_:
             part = self._select(X, branch.name, branch.columns)

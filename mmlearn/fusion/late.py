@@ -7,22 +7,23 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import TransformerMixin, _fit_context, clone
+from sklearn.base import TransformerMixin, clone
 from sklearn.model_selection import check_cv
-from sklearn.utils import Bunch, _safe_indexing
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils import Bunch
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_feature_names,
-    _check_feature_names_in,
-    _check_n_features,
-    _num_samples,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from mmlearn.fusion._missing import missing_rows
 from mmlearn.fusion._routing import ModalityRoutes
+from mmlearn.utils._sklearn_compat import (
+    StrOptions,
+    check_feature_names,
+    check_feature_names_in,
+    check_n_features,
+    fit_context,
+    num_samples,
+    safe_indexing,
+)
 
 __all__ = ["LateFusion"]
 
@@ -139,7 +140,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit each modality's estimator on the rows that have the modality.
 
@@ -156,7 +157,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         self._fit(X, y, out_of_fold=False)
         return self
 
-    @_fit_context(prefer_skip_nested_validation=False)
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y):
         """Fit the estimators and return their out-of-fold class scores.
 
@@ -190,9 +191,9 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         for (name, _, columns), est in zip(self.estimators, self.estimators_, strict=True):
             X_m = self._select(X, name, columns)
             present = np.flatnonzero(~missing_rows(X_m))
-            block = self._neutral(_num_samples(X), name)
+            block = self._neutral(num_samples(X), name)
             if present.size:
-                block[present] = self._scores(est, _safe_indexing(X_m, present), name)
+                block[present] = self._scores(est, safe_indexing(X_m, present), name)
             blocks.append(block)
         return np.hstack(blocks)
 
@@ -205,7 +206,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
                 "estimators are classifiers."
             )
         y = column_or_1d(y, warn=True)
-        n = _num_samples(X)
+        n = num_samples(X)
         if y.shape[0] != n:
             raise ValueError(f"LateFusion: y has {y.shape[0]} rows but X has {n}.")
         check_classification_targets(y)
@@ -251,7 +252,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         self._check_columns(X)
         if not isinstance(X, pd.DataFrame):
             X = np.asarray(X) if hasattr(X, "__array__") else np.asarray(X, dtype=object)
-        if _num_samples(X) == 0:
+        if num_samples(X) == 0:
             raise ValueError("LateFusion: X has 0 rows; need at least 1 sample.")
         if X.ndim == 2 and X.shape[1] == 0:
             raise ValueError(
@@ -262,8 +263,8 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         if reset or not (by_name and hasattr(self, "feature_names_in_")):
             # Positions only mean the same columns if the layout is fit's; routes by name
             # find their columns in any layout (extra or reordered columns are fine).
-            _check_feature_names(self, X, reset=reset)
-            _check_n_features(self, X, reset=reset)
+            check_feature_names(self, X, reset=reset)
+            check_n_features(self, X, reset=reset)
         return X
 
     def _routes_by_name(self) -> bool:
@@ -276,7 +277,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
     def _select(self, X, name: str, columns):
         """The columns of one modality: a Series for a single name, else a 2-D table."""
         try:
-            X_m = _safe_indexing(X, columns, axis=1)
+            X_m = safe_indexing(X, columns, axis=1)
         except IndexError as exc:
             raise ValueError(
                 f"LateFusion: modality {name!r} uses column(s) {columns!r}, not all among "
@@ -354,7 +355,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         names : ndarray of str
         """
         check_is_fitted(self)
-        _check_feature_names_in(self, input_features, generate_names=False)
+        check_feature_names_in(self, input_features, generate_names=False)
         return np.asarray(
             [f"{name}__{_PREFIX[self.methods_[name]]}_{label}"
              for name, _, _ in self.estimators for label in self.classes_],
@@ -383,7 +384,7 @@ def _fit_and_score(fusion: LateFusion, name: str, est, X_m, y, train, test, wher
             f"class ({labels.tolist()}) in {where} (rows missing the modality left out); "
             "a classifier needs at least 2 classes: use fewer folds or more rows."
         )
-    est = clone(est).fit(_safe_indexing(X_m, train), y_train)
+    est = clone(est).fit(safe_indexing(X_m, train), y_train)
     if test is None or not test.size:
         return est, None
-    return est, fusion._scores(est, _safe_indexing(X_m, test), name)
+    return est, fusion._scores(est, safe_indexing(X_m, test), name)

@@ -6,9 +6,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from mmlearn._torch import (
@@ -18,6 +17,7 @@ from mmlearn._torch import (
     predict_batches,
     train_classifier,
 )
+from mmlearn.utils._sklearn_compat import Interval, fit_context, validate_data
 
 __all__ = ["MLPHead"]
 
@@ -167,7 +167,7 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the network on ``X`` (numeric features) and class labels ``y``.
 

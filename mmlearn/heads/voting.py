@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+
+from mmlearn.utils._sklearn_compat import StrOptions, fit_context, validate_data
 
 __all__ = ["VotingHead"]
 
@@ -80,7 +81,7 @@ class VotingHead(ClassifierMixin, BaseEstimator):
         self.voting = voting
         self.weights = weights
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Learn the classes and check that X is whole blocks of one column per class.
 

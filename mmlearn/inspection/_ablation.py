@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import HasMethods, StrOptions, validate_params
 
 from mmlearn.inspection._checks import check_inputs, per_metric, pick
 from mmlearn.inspection._modalities import column_labels, resolve_modalities
+from mmlearn.utils._sklearn_compat import HasMethods, StrOptions, validate_params
 
 
 def _missing_column(column: pd.Series) -> object:

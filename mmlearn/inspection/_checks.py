@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 from sklearn.utils import Bunch, check_array
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
+
+from mmlearn.utils._sklearn_compat import num_samples
 
 
 def check_inputs(estimator: object, X: object, y: object, *, caller: str) -> object:
@@ -17,11 +19,11 @@ def check_inputs(estimator: object, X: object, y: object, *, caller: str) -> obj
     check_is_fitted(estimator)
     if not isinstance(X, pd.DataFrame):
         X = check_array(X, dtype=None, ensure_all_finite=False)
-    n = _num_samples(X)
+    n = num_samples(X)
     if n == 0:
         raise ValueError(f"{caller}: X has 0 rows; need at least 1 sample to score.")
-    if y is not None and _num_samples(y) != n:
-        raise ValueError(f"{caller}: y has {_num_samples(y)} rows but X has {n}.")
+    if y is not None and num_samples(y) != n:
+        raise ValueError(f"{caller}: y has {num_samples(y)} rows but X has {n}.")
     return X
 
 

@@ -9,16 +9,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import (
-    HasMethods,
-    Interval,
-    StrOptions,
-    validate_params,
-)
 from sklearn.utils.parallel import Parallel, delayed
 
 from mmlearn.inspection._checks import check_inputs, per_metric, pick
 from mmlearn.inspection._modalities import column_labels, resolve_modalities
+from mmlearn.utils._sklearn_compat import HasMethods, Interval, StrOptions, validate_params
 
 
 def permute_rows(X: object, positions: list[int], order: np.ndarray) -> None:

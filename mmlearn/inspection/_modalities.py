@@ -7,9 +7,9 @@ from collections.abc import Hashable, Mapping
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
-from sklearn.utils._indexing import _get_column_indices
 
 from mmlearn.fusion._routing import ModalityRoutes
+from mmlearn.utils._sklearn_compat import get_column_indices
 
 Modalities = dict[str, list[int]]
 
@@ -50,7 +50,7 @@ def _column_positions(X: object, columns: object, modality: str) -> list[int]:
                 f"X has columns {[str(c) for c in labels]}."
             )
     try:
-        positions = _get_column_indices(X, columns)
+        positions = get_column_indices(X, columns)
     except (ValueError, IndexError, TypeError, KeyError) as exc:
         raise ValueError(
             f"modality {modality!r}: cannot select column(s) {columns!r} from X: {exc}"
