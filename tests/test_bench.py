@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,21 +14,26 @@ import soundfile
 from joblib import Memory
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from mmlearn.bench import (
+    ENCODERS,
     RESULT_COLUMNS,
     BenchData,
     EncoderOptions,
+    _cache,
     build_candidates,
     format_table,
     load_builtin,
     load_table,
     plot_results,
     run_benchmark,
+    runner,
     subsample,
     write_results,
 )
-from mmlearn.bench._cache import CachedEncoder, read_ledger, reset_ledger
+from mmlearn.bench._cache import CachedEncoder, TimingLedger
 from mmlearn.datasets import load_spoken_digits
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -185,15 +192,23 @@ def test_grid_rejects_unknown_modality():
 # ------------------------------------------------------------------------------ cache
 
 class SlowEncoder(TransformerMixin, BaseEstimator):
-    """Takes ``delay`` seconds to fit, so the cache's time accounting can be checked."""
+    """Takes ``delay`` seconds to fit, so the cache's time accounting can be checked.
 
-    fits = 0  # counts real fits across instances (a cache hit does not fit)
+    With ``log`` (a file path), each real fit appends its number of rows there, which also
+    counts fits made in joblib's worker processes.
+    """
 
-    def __init__(self, delay=0.5):
+    fits = 0  # counts real fits in this process, across instances (a cache hit does not fit)
+
+    def __init__(self, delay=0.5, log=None):
         self.delay = delay
+        self.log = log
 
     def fit(self, X, y=None):
         SlowEncoder.fits += 1
+        if self.log is not None:
+            with open(self.log, "a") as f:
+                f.write(f"{len(X)}\n")
         time.sleep(self.delay)
         self.n_features_in_ = 1
         return self
@@ -206,22 +221,75 @@ def test_cached_encoder_reuses_results_and_charges_their_compute_time(tmp_path):
     memory = Memory(tmp_path, verbose=0)
     X = np.arange(5.0)
     first = CachedEncoder(SlowEncoder(), memory=memory)
-    reset_ledger()
-    out = first.fit_transform(X)
+    with TimingLedger().recording() as ledger:
+        out = first.fit_transform(X)
     # A miss: fitting took the real time, so nothing is added (only overhead removed).
-    assert -0.5 < read_ledger() <= 0.0
+    assert -0.5 < ledger.seconds <= 0.0
+    assert ledger.seconds == first.fit_correction_
 
     second = clone(first)
     fits_before = SlowEncoder.fits
-    reset_ledger()
-    start = time.perf_counter()
-    np.testing.assert_array_equal(second.fit_transform(X), out)
-    elapsed = time.perf_counter() - start
+    with TimingLedger().recording() as ledger:
+        start = time.perf_counter()
+        np.testing.assert_array_equal(second.fit_transform(X), out)
+        elapsed = time.perf_counter() - start
     assert SlowEncoder.fits == fits_before, "the second fit should load from the cache"
     # A hit: the ledger adds back what the skipped fit cost.
-    assert elapsed + read_ledger() == pytest.approx(first.fit_seconds_, abs=0.05)
+    assert elapsed + ledger.seconds == pytest.approx(first.fit_seconds_, abs=0.05)
+    assert second.fit_correction_ == pytest.approx(ledger.seconds)
     assert second.fit_seconds_ == pytest.approx(first.fit_seconds_)
     np.testing.assert_array_equal(second.transform(X), X.reshape(-1, 1) * 2)
+
+
+def test_ledger_records_only_inside_its_block(tmp_path):
+    memory = Memory(tmp_path, verbose=0)
+    X = np.arange(5.0)
+    CachedEncoder(SlowEncoder(0.2), memory=memory).fit(X)  # fill the cache
+    outer, inner = TimingLedger(), TimingLedger()
+    with outer.recording():
+        with inner.recording():
+            CachedEncoder(SlowEncoder(0.2), memory=memory).fit(X)
+        assert outer.seconds == 0.0 and inner.seconds > 0.15
+        CachedEncoder(SlowEncoder(0.2), memory=memory).fit(X)
+    assert outer.seconds > 0.15
+    # Outside any block a hit still records its correction on itself, and charges nobody.
+    encoder = CachedEncoder(SlowEncoder(0.2), memory=memory).fit(X)
+    assert encoder.fit_correction_ > 0.15
+    assert outer.seconds == pytest.approx(inner.seconds, abs=0.05)
+
+
+def test_ledger_charges_the_clones_late_fusion_discards(tmp_path):
+    # LateFusion fits clones of each modality's pipeline for its cross-fitting and keeps
+    # only the refit: the corrections of the others exist only in the ledger.
+    from mmlearn.fusion import LateFusion
+
+    X = pd.DataFrame({"x": np.arange(30.0)})
+    y = np.arange(30) % 2
+    cached = CachedEncoder(SlowEncoder(0.2), memory=Memory(tmp_path, verbose=0))
+    late = LateFusion([("x", make_pipeline(cached, LogisticRegression()), "x")], cv=2)
+    clone(late).fit_transform(X, y)  # fills the cache: two cross-fits and the refit
+    with TimingLedger().recording() as ledger:
+        fitted = clone(late)
+        fitted.fit_transform(X, y)
+    kept = fitted.estimators_[0][0]
+    assert kept.fit_correction_ == pytest.approx(0.2, abs=0.05)
+    assert ledger.seconds == pytest.approx(3 * 0.2, abs=0.1)
+
+
+def test_bench_modules_keep_no_module_level_mutable_state():
+    # What a run learns (the cache corrections, what has been warmed up) belongs to the run
+    # or the task: in a module it would outlive the run, in each joblib worker process.
+    for module in (runner, _cache):
+        tree = ast.parse(Path(module.__file__).read_text())
+        assigned = [target.id for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
+                    for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(target, ast.Name)]
+        assert assigned, module.__name__
+        for name in set(assigned) - {"__all__", "RESULT_COLUMNS"}:
+            value = getattr(module, name)
+            assert not isinstance(value, set | dict | list | bytearray | TimingLedger), (
+                f"{module.__name__}.{name} is module-level mutable state"
+            )
 
 
 # ------------------------------------------------------------------------------ run
@@ -249,6 +317,68 @@ def test_cache_changes_timings_not_scores(av_bench):
     )
     # Both heads report the encoder's cost, though only the first one computed it.
     assert cached["fit_seconds"].min() > 0.3 * plain["fit_seconds"].min()
+
+
+class ColdStartEncoder(TransformerMixin, BaseEstimator):
+    """Its first fit in a process pays a one-time cost, as importing librosa does."""
+
+    cold = True  # the test sets it back to True to stand for a fresh (worker) process
+
+    def __init__(self, cost=0.6):
+        self.cost = cost
+
+    def fit(self, X, y=None):
+        if ColdStartEncoder.cold:
+            ColdStartEncoder.cold = False
+            time.sleep(self.cost)
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float).reshape(len(X), -1)
+
+
+def test_every_run_keeps_one_time_costs_out_of_the_timings(monkeypatch):
+    monkeypatch.setitem(ENCODERS, "coldstart", {
+        "tabular": lambda columns, options: [("tabular", ColdStartEncoder(), list(columns))],
+    })
+    X = pd.DataFrame({"x": np.arange(40.0)})
+    y = np.arange(40) % 2
+    for _ in range(2):
+        # A second run (or another worker) must not trust what an earlier one warmed up.
+        ColdStartEncoder.cold = True
+        results = run_benchmark(X, y=y, modalities={"x": "tabular"}, families=["coldstart"],
+                                heads=["knn"], cv=2, cache=False)
+        assert ColdStartEncoder.cold is False
+        assert results["fit_seconds"].max() < 0.2
+
+
+def test_cache_corrections_are_per_task_in_process_workers(monkeypatch, tmp_path):
+    delay, log = 0.3, tmp_path / "fits.txt"
+    monkeypatch.setitem(ENCODERS, "slow", {
+        "tabular": lambda columns, options: [
+            ("tabular", SlowEncoder(delay, log=str(log)), list(columns))],
+    })
+    X = pd.DataFrame({"x": np.arange(40.0)})
+    y = np.arange(40) % 2
+    candidates = build_candidates({"x": "tabular"}, families=["slow"], heads=["knn", "logreg"],
+                                  memory=Memory(tmp_path / "cache", verbose=0))
+    first, second = np.arange(20), np.arange(20, 40)
+    folds = [(first, second), (second, first)]
+
+    def real_fits():  # warm-ups fit on a few rows, timed fits on a training fold
+        return sum(int(n) > 8 for n in log.read_text().split())
+
+    # The evaluation step itself, twice on one cache, so the second pass surely hits it.
+    runs = [runner._evaluate_all(candidates, X, y, folds, n_jobs=2, progress=False)]
+    fits = real_fits()
+    assert 2 <= fits <= 4
+    runs.append(runner._evaluate_all(candidates, X, y, folds, n_jobs=2, progress=False))
+    assert real_fits() == fits, "the second pass should only load from the cache"
+    for scores in runs:
+        seconds = [s["fit_seconds"] for s in scores.values()]
+        # Each task is charged the encoder's fit once, whether it computed or loaded it: a
+        # ledger shared by tasks (or runs) would add up, one lost by a worker would be 0.
+        assert min(seconds) > 0.9 * delay and max(seconds) < delay + 0.25
 
 
 def test_run_benchmark_on_dataframe_and_groups(av_bench):

@@ -4,35 +4,74 @@ Every candidate that uses, say, the audio encoder on fold 3 would compute the sa
 :class:`CachedEncoder` stores each (encoder, input) -> (fitted encoder, features) result in
 a joblib cache on disk, so workers in other processes share it too. Reporting only the
 cache's load time would make cached candidates look fast, so every call adds
-``compute seconds - elapsed seconds`` to a per-process ledger: the benchmark adds the
-ledger to cross_validate's fit and score times, which gives the time the candidate takes
-without any caching.
+``compute seconds - elapsed seconds`` to the :class:`TimingLedger` that is recording: the
+benchmark creates one per task (one candidate on one fold) and adds it to cross_validate's
+fit and score times, which gives the time the candidate takes without any caching.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["CachedEncoder", "reset_ledger", "read_ledger"]
-
-# Seconds to add to measured times. One benchmark task (one candidate on one fold) runs in
-# one process at a time, so a module-level ledger reset at the start of the task is enough.
-_LEDGER = {"seconds": 0.0}
+__all__ = ["CachedEncoder", "TimingLedger"]
 
 
-def reset_ledger() -> None:
-    """Start a new task's time correction at zero."""
-    _LEDGER["seconds"] = 0.0
+class TimingLedger:
+    """Seconds to add to one task's measured times, collected while it is recording.
+
+    Attributes
+    ----------
+    seconds : float
+        What cache hits saved (positive) or the cache's overhead cost (negative) since the
+        ledger was created.
+
+    Examples
+    --------
+    >>> ledger = TimingLedger()
+    >>> with ledger.recording():
+    ...     pass  # fit and predict estimators holding CachedEncoder steps here
+    >>> ledger.seconds
+    0.0
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        """Add ``seconds`` to the correction."""
+        self.seconds += seconds
+
+    @contextmanager
+    def recording(self) -> Iterator[TimingLedger]:
+        """Charge every :class:`CachedEncoder` call made inside the block to this ledger."""
+        token = _RECORDING.set(self)
+        try:
+            yield self
+        finally:
+            _RECORDING.reset(token)
 
 
-def read_ledger() -> float:
-    """Seconds the cache saved (positive) or cost (negative) since :func:`reset_ledger`."""
-    return _LEDGER["seconds"]
+# The ledger of the task running in this thread, if any. Not a parameter of CachedEncoder:
+# clone() deep-copies non-estimator parameters, so a ledger passed in would be copied away
+# from the runner; and not (only) an attribute of the fitted encoder, because LateFusion
+# fits and discards clones of it for its cross-fitting, and their cache hits must be charged
+# too. A context variable holds a value only inside `recording()` and restores the previous
+# one on exit, so nothing outlives a task, and each thread (joblib's threading backend) and
+# each worker process sees only the ledger of the task it runs.
+_RECORDING: ContextVar[TimingLedger | None] = ContextVar("mmlearn_bench_ledger", default=None)
+
+
+def _charge(seconds: float) -> None:
+    ledger = _RECORDING.get()
+    if ledger is not None:
+        ledger.add(seconds)
 
 
 @contextmanager
@@ -59,6 +98,9 @@ def _transform(encoder, X):
 class CachedEncoder(TransformerMixin, BaseEstimator):
     """Wrap an encoder so its ``fit_transform`` and ``transform`` results are cached.
 
+    Each call charges ``compute seconds - elapsed seconds`` to the :class:`TimingLedger`
+    that is recording, if any.
+
     Parameters
     ----------
     encoder : transformer
@@ -72,6 +114,9 @@ class CachedEncoder(TransformerMixin, BaseEstimator):
         The fitted encoder (possibly loaded from the cache).
     fit_seconds_ : float
         What fitting the encoder took when it was computed.
+    fit_correction_ : float
+        What this fit charged to the ledger: ``fit_seconds_`` minus the time it took here
+        (about ``fit_seconds_`` on a cache hit, zero or slightly negative on a miss).
     """
 
     def __init__(self, encoder=None, *, memory=None):
@@ -87,7 +132,8 @@ class CachedEncoder(TransformerMixin, BaseEstimator):
         with _quiet_hashing():
             cached = self.memory.cache(_fit_transform)
             self.encoder_, features, self.fit_seconds_ = cached(clone(self.encoder), X, y)
-        _LEDGER["seconds"] += self.fit_seconds_ - (time.perf_counter() - start)
+        self.fit_correction_ = self.fit_seconds_ - (time.perf_counter() - start)
+        _charge(self.fit_correction_)
         if hasattr(self.encoder_, "n_features_in_"):
             self.n_features_in_ = self.encoder_.n_features_in_
         return features
@@ -97,7 +143,7 @@ class CachedEncoder(TransformerMixin, BaseEstimator):
         start = time.perf_counter()
         with _quiet_hashing():
             features, seconds = self.memory.cache(_transform)(self.encoder_, X)
-        _LEDGER["seconds"] += seconds - (time.perf_counter() - start)
+        _charge(seconds - (time.perf_counter() - start))
         return features
 
     def get_feature_names_out(self, input_features=None):

@@ -1,4 +1,11 @@
-"""Run a benchmark: every candidate cross-validated on the same folds."""
+"""Run a benchmark: every candidate cross-validated on the same folds.
+
+:func:`run_benchmark` reads top-down as its steps: resolve the data, make the folds, build
+the candidates, evaluate every (candidate, fold) in parallel, summarise, describe the run.
+Nothing is kept between runs or between tasks: each task (one candidate on one fold)
+warms itself up and records its cache corrections in its own :class:`TimingLedger`, so a
+joblib worker process holds no benchmark state once its task returns.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,9 +25,15 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_validate
 
-from mmlearn.bench._cache import read_ledger, reset_ledger
+from mmlearn.bench._cache import TimingLedger
 from mmlearn.bench.data import BenchData, load_builtin, select_modalities, subsample
-from mmlearn.bench.grid import DEFAULT_HEADS, HEADS, EncoderOptions, build_candidates
+from mmlearn.bench.grid import (
+    DEFAULT_HEADS,
+    HEADS,
+    Candidate,
+    EncoderOptions,
+    build_candidates,
+)
 
 __all__ = ["run_benchmark", "RESULT_COLUMNS"]
 
@@ -28,121 +42,6 @@ RESULT_COLUMNS = [
     "accuracy_mean", "accuracy_std", "f1_macro_mean", "f1_macro_std",
     "fit_seconds", "predict_seconds", "candidate",
 ]
-
-
-def _score(estimator, X, y) -> dict[str, float]:
-    # Called by cross_validate right after fit, in the same process: the ledger holds the
-    # fit's cache correction now, and the predict's after predict.
-    fit_correction = read_ledger()
-    predicted = estimator.predict(X)
-    return {
-        "accuracy": accuracy_score(y, predicted),
-        "f1_macro": f1_score(y, predicted, average="macro"),
-        "fit_correction": fit_correction,
-        "predict_correction": read_ledger() - fit_correction,
-    }
-
-
-# (family, route name) and ("head", head) pairs already warmed up in this process.
-_WARMED: set = set()
-
-
-def _warm_up(cand, X: pd.DataFrame, y: np.ndarray) -> None:
-    """Fit each encoder and head once on a few rows, untimed, before its first timed fit.
-
-    The first call of an encoder in a process pays one-time costs (importing librosa and
-    compiling its numba kernels: over a second; lazy scipy imports for a head) that would
-    otherwise be charged to whichever candidate happens to run first.
-    """
-    if cand.head in HEADS and ("head", cand.head) not in _WARMED:
-        _WARMED.add(("head", cand.head))
-        rng = np.random.default_rng(0)
-        HEADS[cand.head](0).fit(rng.normal(size=(20, 3)), np.arange(20) % 2)
-    family = cand.family
-    for name, encoder, columns in cand.routes:
-        if (family, name) in _WARMED:
-            continue
-        _WARMED.add((family, name))
-        cells = X[columns]
-        present = cells.notna().to_numpy()
-        rows = np.flatnonzero(present if present.ndim == 1 else present.any(axis=1))[:8]
-        try:
-            clone(encoder).fit_transform(cells.iloc[rows], y[rows])
-        except Exception:
-            # Best effort only: a real problem resurfaces, with context, in the timed fit.
-            pass
-
-
-def _evaluate(index: int, fold: int, cand, X, y, train, test) -> tuple[int, int, dict]:
-    _warm_up(cand, X, y)
-    estimator = cand.estimator
-    reset_ledger()
-    out = cross_validate(estimator, X, y, cv=[(train, test)], scoring=_score,
-                         return_train_score=False, error_score="raise")
-    return index, fold, {
-        "accuracy": float(out["test_accuracy"][0]),
-        "f1_macro": float(out["test_f1_macro"][0]),
-        "fit_seconds": float(out["fit_time"][0] + out["test_fit_correction"][0]),
-        "predict_seconds": float(out["score_time"][0] + out["test_predict_correction"][0]),
-    }
-
-
-def _as_data(data, y, modalities) -> BenchData:
-    if isinstance(data, BenchData):
-        return data
-    if isinstance(data, str):
-        return load_builtin(data)
-    if isinstance(data, pd.DataFrame):
-        if y is None or modalities is None:
-            raise ValueError("with a DataFrame, pass y and modalities (column -> modality).")
-        return BenchData(data, np.asarray(y), dict(modalities), "DataFrame")
-    raise TypeError(
-        f"data must be a built-in dataset name, a BenchData or a DataFrame, got "
-        f"{type(data).__name__}."
-    )
-
-
-def _splitter(n_splits: int, seed: int, groups):
-    if groups is None:
-        return StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    return StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
-
-
-def _versions() -> dict[str, str]:
-    import joblib
-    import sklearn
-
-    import mmlearn
-
-    return {
-        "mmlearn": mmlearn.__version__, "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__, "pandas": pd.__version__, "joblib": joblib.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def _summarise(candidates, folds: dict) -> pd.DataFrame:
-    rows = []
-    for index, cand in enumerate(candidates):
-        per_fold = [folds[index, f] for f in range(len(folds) // len(candidates))]
-        acc = np.array([r["accuracy"] for r in per_fold])
-        f1 = np.array([r["f1_macro"] for r in per_fold])
-        rows.append({
-            "family": cand.family, "fusion": cand.fusion,
-            "modalities": "+".join(cand.modalities), "head": cand.head,
-            "accuracy_mean": acc.mean(), "accuracy_std": acc.std(),
-            "f1_macro_mean": f1.mean(), "f1_macro_std": f1.std(),
-            "fit_seconds": np.mean([r["fit_seconds"] for r in per_fold]),
-            "predict_seconds": np.mean([r["predict_seconds"] for r in per_fold]),
-            "candidate": cand.name,
-            "accuracy_folds": acc.tolist(), "f1_macro_folds": f1.tolist(),
-        })
-    table = pd.DataFrame(rows)
-    # Stable sort: ties keep grid order (single modalities before fusion, heads as given).
-    table = table.sort_values(["accuracy_mean", "f1_macro_mean"], ascending=False,
-                              kind="stable").reset_index(drop=True)
-    table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table
 
 
 def run_benchmark(
@@ -213,6 +112,39 @@ def run_benchmark(
     >>> results[["rank", "fusion", "modalities"]].shape
     (3, 3)
     """
+    bench = _resolve_data(data, y=y, modalities=modalities, groups=groups,
+                          max_samples=max_samples, seed=seed)
+    splitter, folds = _make_folds(bench, cv, seed)
+    options = EncoderOptions(sample_rate=sample_rate or bench.sample_rate,
+                             image_size=image_size, random_state=seed)
+
+    started = time.perf_counter()
+    # The encoder cache lives as long as the run: only this run's candidates share it.
+    with tempfile.TemporaryDirectory(prefix="mmlearn-bench-") as folder:
+        memory = Memory(folder, verbose=0) if cache else None
+        candidates = build_candidates(bench.modalities, families=families, fusions=fusions,
+                                      heads=heads, options=options, memory=memory)
+        scores = _evaluate_all(candidates, bench.X, bench.y, folds, n_jobs=n_jobs,
+                               progress=progress)
+    table = _summarise(candidates, scores, n_folds=len(folds))
+    settings = {"cv": cv, "seed": seed, "max_samples": max_samples,
+                "sample_rate": options.sample_rate, "image_size": image_size,
+                "n_jobs": n_jobs, "cache": cache}
+    table.attrs["metadata"] = _metadata(bench, splitter, settings,
+                                        n_candidates=len(candidates), started=started)
+    return table
+
+
+# ---------------------------------------------------------------- step 1: the data
+
+def _resolve_data(data, *, y, modalities, groups, max_samples: int | None,
+                  seed: int) -> BenchData:
+    """Return the rows, labels, modality columns and groups the run evaluates.
+
+    Loads a built-in dataset or wraps a DataFrame, keeps the requested modality columns,
+    resolves ``groups`` (``True``: the dataset's own; an array: those; otherwise none)
+    and takes the seeded stratified subsample.
+    """
     bench = _as_data(data, y, modalities)
     if modalities is not None and not isinstance(data, pd.DataFrame):
         bench = select_modalities(bench, modalities)
@@ -223,50 +155,140 @@ def run_benchmark(
         bench = replace(bench, groups=None)
     else:
         bench = replace(bench, groups=np.asarray(groups))
-    bench = subsample(bench, max_samples, random_state=seed)
-    groups = bench.groups
-    X, labels = bench.X, bench.y
-    splits = list(_splitter(cv, seed, groups).split(X, labels, groups))
-    options = EncoderOptions(sample_rate=sample_rate or bench.sample_rate,
-                             image_size=image_size, random_state=seed)
+    return subsample(bench, max_samples, random_state=seed)
 
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="mmlearn-bench-") as folder:
-        memory = Memory(folder, verbose=0) if cache else None
-        candidates = build_candidates(bench.modalities, families=families, fusions=fusions,
-                                      heads=heads, options=options, memory=memory)
-        tasks = [
-            delayed(_evaluate)(i, f, cand, X, labels, train, test)
-            for i, cand in enumerate(candidates)
-            for f, (train, test) in enumerate(splits)
-        ]
-        folds = {}
-        with _progress_bar(len(tasks), enabled=progress) as bar:
-            parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            for index, fold, result in parallel(tasks):
-                folds[index, fold] = result
-                bar.update(1)
-    table = _summarise(candidates, folds)
-    table.attrs["metadata"] = {
-        "dataset": bench.name,
-        "n_samples": len(labels),
-        "n_classes": int(np.unique(labels).size),
-        "modalities": bench.modalities,
-        "cv": cv,
-        "splitter": type(_splitter(cv, seed, groups)).__name__,
-        "seed": seed,
-        "max_samples": max_samples,
-        "sample_rate": options.sample_rate,
-        "image_size": image_size,
-        "n_jobs": n_jobs,
-        "cache": cache,
-        "n_candidates": len(candidates),
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "versions": _versions(),
+
+def _as_data(data, y, modalities) -> BenchData:
+    """Wrap ``data`` (a built-in name, a BenchData or a DataFrame) as a BenchData."""
+    if isinstance(data, BenchData):
+        return data
+    if isinstance(data, str):
+        return load_builtin(data)
+    if isinstance(data, pd.DataFrame):
+        if y is None or modalities is None:
+            raise ValueError("with a DataFrame, pass y and modalities (column -> modality).")
+        return BenchData(data, np.asarray(y), dict(modalities), "DataFrame")
+    raise TypeError(
+        f"data must be a built-in dataset name, a BenchData or a DataFrame, got "
+        f"{type(data).__name__}."
+    )
+
+
+# --------------------------------------------------------------- step 2: the folds
+
+def _make_folds(bench: BenchData, cv: int, seed: int) -> tuple[object, list]:
+    """Return the splitter and its ``(train, test)`` index pairs, shared by every candidate.
+
+    ``StratifiedKFold``, or ``StratifiedGroupKFold`` when the data has groups, so that no
+    group is in both train and test.
+    """
+    if bench.groups is None:
+        splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedGroupKFold(cv, shuffle=True, random_state=seed)
+    return splitter, list(splitter.split(bench.X, bench.y, bench.groups))
+
+
+# (Step 3, the candidates, is mmlearn.bench.build_candidates.)
+
+# ------------------------------------------------------------ step 4: the evaluation
+
+def _evaluate_all(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray,
+                  folds: list, *, n_jobs: int | None, progress: bool) -> dict:
+    """Evaluate every candidate on every fold, one joblib task per (candidate, fold).
+
+    Returns
+    -------
+    scores : dict
+        ``(candidate index, fold index) -> {"accuracy", "f1_macro", "fit_seconds",
+        "predict_seconds"}``.
+    """
+    tasks = [
+        delayed(_evaluate_one)(i, f, cand, X, y, train, test)
+        for i, cand in enumerate(candidates)
+        for f, (train, test) in enumerate(folds)
+    ]
+    scores = {}
+    with _progress_bar(len(tasks), enabled=progress) as bar:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        for index, fold, result in parallel(tasks):
+            scores[index, fold] = result
+            bar.update(1)
+    return scores
+
+
+def _evaluate_one(index: int, fold: int, cand: Candidate, X: pd.DataFrame, y: np.ndarray,
+                  train: np.ndarray, test: np.ndarray) -> tuple[int, int, dict]:
+    """Fit one candidate on one fold's training rows and score its test rows.
+
+    Runs in whichever process joblib gives the task. The candidate is warmed up first, then
+    cross-validated on the fold while a fresh :class:`TimingLedger` records, so that cache
+    hits are charged the time their results took to compute.
+    """
+    _warm_up(cand, X, y)
+    ledger = TimingLedger()
+    with ledger.recording():
+        out = cross_validate(cand.estimator, X, y, cv=[(train, test)],
+                             scoring=partial(_score, ledger=ledger),
+                             return_train_score=False, error_score="raise")
+    return index, fold, {
+        "accuracy": float(out["test_accuracy"][0]),
+        "f1_macro": float(out["test_f1_macro"][0]),
+        "fit_seconds": float(out["fit_time"][0] + out["test_fit_correction"][0]),
+        "predict_seconds": float(out["score_time"][0] + out["test_predict_correction"][0]),
     }
-    return table
+
+
+def _score(estimator, X, y, *, ledger: TimingLedger) -> dict[str, float]:
+    """The two metrics, and the ledger's fit and predict corrections."""
+    # cross_validate calls this right after fit, in the same thread: the ledger holds the
+    # fit's cache correction now, and the predict's after predict.
+    fit_correction = ledger.seconds
+    predicted = estimator.predict(X)
+    return {
+        "accuracy": accuracy_score(y, predicted),
+        "f1_macro": f1_score(y, predicted, average="macro"),
+        "fit_correction": fit_correction,
+        "predict_correction": ledger.seconds - fit_correction,
+    }
+
+
+# Rows an encoder warms up on, and epochs a deep encoder or head trains for then.
+_WARM_UP_ROWS = 8
+_WARM_UP_EPOCHS = 1
+
+
+def _warm_up(cand: Candidate, X: pd.DataFrame, y: np.ndarray) -> None:
+    """Fit the candidate's head and encoders once on a few rows, untimed.
+
+    The first call of an encoder in a process pays one-time costs (importing librosa and
+    compiling its numba kernels, importing torch; lazy scipy imports for a head) that would
+    otherwise be charged to whichever candidate happens to run first in that process.
+    """
+    # Every task warms up, not once per process: remembering which encoders a process has
+    # warmed would be process-global state, which under joblib's process workers lives in
+    # the workers and outlives the run. Once those costs are paid, a warm-up (a few rows;
+    # deep models train for one epoch) takes milliseconds, and it is never timed.
+    if cand.head in HEADS:
+        rng = np.random.default_rng(0)
+        _one_epoch(HEADS[cand.head](0)).fit(rng.normal(size=(20, 3)), np.arange(20) % 2)
+    for _, encoder, columns in cand.routes:
+        cells = X[columns]
+        present = cells.notna().to_numpy()
+        rows = np.flatnonzero(present if present.ndim == 1 else present.any(axis=1))
+        rows = rows[:_WARM_UP_ROWS]
+        try:
+            _one_epoch(clone(encoder)).fit_transform(cells.iloc[rows], y[rows])
+        except Exception:
+            # Best effort only: a real problem resurfaces, with context, in the timed fit.
+            pass
+
+
+def _one_epoch(estimator):
+    """``estimator`` with every ``max_epochs`` parameter, nested ones too, set to one."""
+    epochs = {key: _WARM_UP_EPOCHS for key in estimator.get_params()
+              if key.rsplit("__", 1)[-1] == "max_epochs"}
+    return estimator.set_params(**epochs)
 
 
 def _progress_bar(total: int, *, enabled: bool):
@@ -274,3 +296,67 @@ def _progress_bar(total: int, *, enabled: bool):
 
     return tqdm(total=total, desc="bench", unit="fit", file=sys.stderr, disable=not enabled,
                 dynamic_ncols=True)
+
+
+# ------------------------------------------------------- steps 5 and 6: the results
+
+def _summarise(candidates: list[Candidate], scores: dict, *, n_folds: int) -> pd.DataFrame:
+    """One row per candidate (means and standard deviations over folds), best first."""
+    rows = []
+    for index, cand in enumerate(candidates):
+        per_fold = [scores[index, f] for f in range(n_folds)]
+        acc = np.array([r["accuracy"] for r in per_fold])
+        f1 = np.array([r["f1_macro"] for r in per_fold])
+        rows.append({
+            "family": cand.family, "fusion": cand.fusion,
+            "modalities": "+".join(cand.modalities), "head": cand.head,
+            "accuracy_mean": acc.mean(), "accuracy_std": acc.std(),
+            "f1_macro_mean": f1.mean(), "f1_macro_std": f1.std(),
+            "fit_seconds": np.mean([r["fit_seconds"] for r in per_fold]),
+            "predict_seconds": np.mean([r["predict_seconds"] for r in per_fold]),
+            "candidate": cand.name,
+            "accuracy_folds": acc.tolist(), "f1_macro_folds": f1.tolist(),
+        })
+    table = pd.DataFrame(rows)
+    # Stable sort: ties keep grid order (single modalities before fusion, heads as given).
+    table = table.sort_values(["accuracy_mean", "f1_macro_mean"], ascending=False,
+                              kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table
+
+
+def _metadata(bench: BenchData, splitter, settings: dict, *, n_candidates: int,
+              started: float) -> dict:
+    """What ``results.attrs["metadata"]`` says about the run (listed in docs/bench.md)."""
+    return {
+        "dataset": bench.name,
+        "n_samples": len(bench.y),
+        "n_classes": int(np.unique(bench.y).size),
+        "modalities": bench.modalities,
+        "cv": settings["cv"],
+        "splitter": type(splitter).__name__,
+        "seed": settings["seed"],
+        "max_samples": settings["max_samples"],
+        "sample_rate": settings["sample_rate"],
+        "image_size": settings["image_size"],
+        "n_jobs": settings["n_jobs"],
+        "cache": settings["cache"],
+        "n_candidates": n_candidates,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import joblib
+    import sklearn
+
+    import mmlearn
+
+    return {
+        "mmlearn": mmlearn.__version__, "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__, "pandas": pd.__version__, "joblib": joblib.__version__,
+        "python": platform.python_version(),
+    }
