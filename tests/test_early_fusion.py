@@ -1,6 +1,9 @@
 """EarlyFusion inside scikit-learn workflows, on real data."""
 
 import pickle
+import subprocess
+import sys
+import textwrap
 
 import joblib
 import numpy as np
@@ -19,6 +22,8 @@ from sklearn.svm import SVC
 from mmlearn.datasets import load_clothing_reviews
 from mmlearn.encoders import AudioMFCCEncoder, ImagePixelEncoder
 from mmlearn.fusion import EarlyFusion
+from mmlearn.fusion._dropout import dropout_mask, sample_kept
+from mmlearn.utils._sklearn_compat import InvalidParameterError
 
 
 def av_fusion(**kwargs):
@@ -200,12 +205,35 @@ def test_modality_dropout_zero_changes_nothing(av_small):
         av_fusion(modality_dropout=1.0).fit(X, y)
 
 
+def test_modality_dropout_hides_what_the_shared_rule_draws(av_small):
+    X, y = av_small
+    X = X.copy()
+    X.loc[[2, 3, 50], "image"] = None
+    fusion = av_fusion(modality_dropout=0.4, random_state=7)
+    features = fusion.fit_transform(X, y)
+    names = list(fusion.get_feature_names_out())
+    flags = features[:, [names.index("image__missing"), names.index("audio__missing")]]
+    present = np.column_stack([~X["image"].isna().to_numpy(), np.ones(len(X), bool)])
+    # Missing rows, and the rows the seeded draws hide: one rule for every fusion step.
+    np.testing.assert_array_equal(flags == 1, ~sample_kept(present, 0.4, 7))
+
+
+@pytest.mark.parametrize(("param", "value"), [
+    ("missing", "drop"), ("modality_dropout", 1.0), ("modality_dropout", -0.5),
+    ("random_state", "seed"),
+])
+def test_bad_fusion_parameters(av_small, param, value):
+    X, y = av_small
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of EarlyFusion"):
+        av_fusion(**{param: value}).fit(X, y)
+
+
 def test_missing_raise_policy_names_modality(av_small):
     X, y = av_small
     X = X.copy()
     X.loc[3, "audio"] = np.nan
-    with pytest.raises(ValueError, match="modality 'audio' \\(column 'audio'\\) is missing in 1 "
-                                         "rows \\(first: \\[3\\]\\)"):
+    with pytest.raises(ValueError, match="EarlyFusion: modality 'audio' \\(column 'audio'\\) is "
+                                         "missing in 1 rows \\(first: \\[3\\]\\)"):
         av_fusion(missing="raise").fit(X, y)
 
 
@@ -290,3 +318,63 @@ def test_error_rows_are_the_users_rows_after_missing_rows_are_set_aside(av_small
     X.at[5, "audio"] = np.zeros(0, dtype=np.float32)
     with pytest.raises(ValueError, match="column 'audio', row 5: zero-length"):
         av_fusion().fit(X, y)
+
+
+# ------------------------------------------------- the shared modality dropout rule
+
+def test_dropout_rule_gives_the_same_mask_on_numpy_and_torch():
+    torch = pytest.importorskip("torch")
+    from mmlearn.fusion.ops import drop_modalities
+
+    rng = np.random.RandomState(0)
+    present = rng.random_sample((3000, 4)) < 0.6
+    hide, pick = rng.random_sample((2, 3000, 4))
+    for rate in (0.1, 0.5, 0.9):
+        on_numpy = dropout_mask(present, rate, hide, pick)
+        on_torch = dropout_mask(torch.from_numpy(present), rate, torch.from_numpy(hide),
+                                torch.from_numpy(pick))
+        assert isinstance(on_numpy, np.ndarray) and on_torch.dtype == torch.bool
+        np.testing.assert_array_equal(on_torch.numpy(), on_numpy)
+    # JointFusion's per-batch dropout is the same rule on torch's draws: hide, then pick.
+    generator = torch.Generator().manual_seed(3)
+    kept = drop_modalities(torch.from_numpy(present), 0.5, generator=generator)
+    generator.manual_seed(3)
+    hide_t = torch.rand(present.shape, generator=generator)
+    pick_t = torch.rand(present.shape, generator=generator)
+    np.testing.assert_array_equal(
+        kept.numpy(), dropout_mask(present, 0.5, hide_t.numpy(), pick_t.numpy()))
+
+
+def test_dropout_rule_keeps_one_present_modality_chosen_at_random():
+    rng = np.random.RandomState(0)
+    present = rng.random_sample((4000, 3)) < 0.7
+    kept = sample_kept(present, 0.5, rng)
+    assert not (kept & ~present).any(), "an absent modality never comes back"
+    np.testing.assert_array_equal(kept.any(axis=1), present.any(axis=1))
+    assert 0.45 < kept.sum() / present.sum() < 0.7
+    assert sample_kept(present, 0.0, 0) is present
+    # At a rate near 1 nearly every row is emptied and one modality restored: uniformly
+    # among the present ones, never an absent one.
+    every = np.ones((6000, 3), bool)
+    every[:, 1] = False
+    restored = sample_kept(every, 0.999, 0)
+    assert (restored.sum(axis=1) >= 1).all() and not restored[:, 1].any()
+    assert 0.45 < restored[:, 0].mean() < 0.55
+    with pytest.raises(ValueError, match="draws have shapes \\(2, 3\\)"):
+        dropout_mask(every, 0.5, np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_early_fusion_imports_no_torch():
+    # The package's __init__ imports JointFusion (torch); early and late fusion, and the
+    # modules they share with it, must not.
+    code = textwrap.dedent("""
+        import pathlib, sys, types
+        import mmlearn
+        package = types.ModuleType("mmlearn.fusion")
+        package.__path__ = [str(pathlib.Path(mmlearn.__file__).parent / "fusion")]
+        sys.modules["mmlearn.fusion"] = package
+        import mmlearn.fusion.early, mmlearn.fusion.late
+        assert "torch" not in sys.modules, "importing early/late fusion imported torch"
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

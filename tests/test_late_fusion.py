@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from joblib import parallel_config
 from sklearn.base import clone
+from sklearn.compose import make_column_selector
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import (
@@ -24,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from mmlearn.encoders import AudioMFCCEncoder, ImagePixelEncoder
 from mmlearn.fusion import EarlyFusion, LateFusion
+from mmlearn.fusion._dropout import sample_kept
 from mmlearn.heads import VotingHead
 from mmlearn.utils._sklearn_compat import InvalidParameterError
 
@@ -242,9 +244,13 @@ def test_a_class_absent_from_the_rows_that_have_a_modality(av_table):
 
 def test_a_modality_missing_in_every_row(av_small):
     X, y = av_small
-    with pytest.raises(ValueError, match="modality 'audio' \\(columns 'audio'\\) is missing "
-                                         "in every row \\(200\\)"):
+    with pytest.raises(ValueError, match="LateFusion: modality 'audio' \\(column 'audio'\\) is "
+                                         "missing in every row \\(200\\)"):
         av_fusion(cv=3).fit(X.assign(audio=None), y)
+    # Under either policy: "raise" names the rows, and there is nothing to learn from.
+    with pytest.raises(ValueError, match="modality 'audio' \\(column 'audio'\\) is missing in "
+                                         "200 rows"):
+        av_fusion(cv=3, missing="raise").fit(X.assign(audio=None), y)
 
 
 def test_too_few_rows_of_a_modality_for_a_fold(av_table):
@@ -289,7 +295,109 @@ def test_bad_input(av_table):
         table_fusion(method="predict").fit(X, y)
     with pytest.raises(ValueError, match="non-empty list of \\(name, estimator, columns\\)"):
         LateFusion([]).fit(X, y)
-    with pytest.raises(ValueError, match="modality 'b' uses column\\(s\\) \\[3\\], not all "
-                                         "among X's 2 feature\\(s\\)"):
+    with pytest.raises(ValueError, match="LateFusion: modality 'b' cannot select column\\(s\\) "
+                                         "\\[3\\] from X's 2 feature\\(s\\)"):
         LateFusion([("a", LogisticRegression(), [0]),
                     ("b", LogisticRegression(), [3])]).fit(np.ones((10, 2)), [0, 1] * 5)
+    with pytest.raises(ValueError, match="LateFusion: modality 'b' selects no column with "
+                                         "\\[\\] from X's 2 feature\\(s\\)"):
+        LateFusion([("a", LogisticRegression(), [0]),
+                    ("b", LogisticRegression(), [])]).fit(np.ones((10, 2)), [0, 1] * 5)
+
+
+@pytest.mark.parametrize(("param", "value"), [
+    ("missing", "drop"), ("modality_dropout", 1.0), ("modality_dropout", -0.1),
+    ("random_state", "seed"),
+])
+def test_bad_fusion_parameters(av_table, param, value):
+    X, y = av_table
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of LateFusion"):
+        table_fusion(cv=3, **{param: value}).fit(X, y)
+
+
+def test_missing_raise_names_the_modality_and_the_rows(av_small):
+    X, y = av_small
+    gaps = X.copy()
+    gaps.loc[[4, 9, 30], "audio"] = None
+    with pytest.raises(ValueError, match="LateFusion: modality 'audio' \\(column 'audio'\\) is "
+                                         "missing in 3 rows \\(first: \\[4, 9, 30\\]\\) and "
+                                         "missing='raise'"):
+        av_fusion(cv=3, missing="raise").fit(gaps, y)
+    # Fitted on complete rows, the policy holds at transform too; "impute" accepts them.
+    strict = av_fusion(cv=3, missing="raise").fit(X, y)
+    with pytest.raises(ValueError, match="modality 'audio' \\(column 'audio'\\) is missing in 3 "
+                                         "rows"):
+        strict.transform(gaps)
+    lenient = clone(strict).set_params(missing="impute").fit(X, y)
+    np.testing.assert_array_equal(lenient.transform(gaps)[[4, 9, 30], 10:], 0.1)
+
+
+def test_missing_raise_on_a_list_of_columns(av_table):
+    X, y = av_table
+    X = X.copy()
+    X.loc[7, MFCC] = np.nan        # the whole modality: missing
+    X.loc[8, MFCC[:3]] = np.nan    # some cells only: present (its pipeline sees them)
+    with pytest.raises(ValueError, match="modality 'audio' \\(column \\['mfcc0', .*\\) is missing "
+                                         "in 1 rows \\(first: \\[7\\]\\)"):
+        table_fusion(cv=3, missing="raise").fit(X, y)
+
+
+def test_modality_dropout_hides_blocks_in_fit_transform_only(av_table):
+    X, y = av_table
+    X = X.copy()
+    X.loc[:19, MFCC] = np.nan          # really missing audio: those rows keep their image
+    plain = table_fusion(cv=3)
+    expected = plain.fit_transform(X, y)
+    fusion = table_fusion(cv=3, modality_dropout=0.3, random_state=0)
+    out = fusion.fit_transform(X, y)
+
+    present = np.column_stack([np.ones(200, bool), np.arange(200) >= 20])
+    hidden = present & ~sample_kept(present, 0.3, 0)
+    blocks = [slice(0, 10), slice(10, 20)]
+    for j, block in enumerate(blocks):
+        np.testing.assert_array_equal(out[hidden[:, j], block], 0.1)   # no preference
+        shown = ~hidden[:, j]
+        np.testing.assert_allclose(out[shown, block], expected[shown, block])
+    assert 0.2 < hidden[:, 0].mean() < 0.4 and 0.2 < hidden[20:, 1].mean() < 0.4
+    assert not hidden[:20, 0].any(), "a row without audio keeps its image"
+    assert not (hidden[:, 0] & hidden[:, 1]).any(), "every row keeps one modality"
+    # The estimators learned from every row: transform, which hides nothing, is unchanged.
+    np.testing.assert_allclose(fusion.transform(X), plain.transform(X))
+    # Seeded: the same rows again; another seed hides others.
+    np.testing.assert_array_equal(clone(fusion).fit_transform(X, y), out)
+    other = clone(fusion).set_params(random_state=1).fit_transform(X, y)
+    assert not np.array_equal(other == 0.1, out == 0.1)
+
+
+def test_modality_dropout_hides_decision_scores_with_the_zero_block(av_table):
+    X, y = av_table
+    fusion = LateFusion([("image", image_model(), "image"),
+                         ("audio", make_pipeline(StandardScaler(), SVC()), MFCC)],
+                        cv=3, method="auto", modality_dropout=0.5, random_state=0)
+    out = fusion.fit_transform(X, y)
+    audio_hidden = (out[:, 10:] == 0).all(axis=1)       # decision scores: the 0 block
+    image_hidden = (out[:, :10] == 0.1).all(axis=1)     # probabilities: the uniform block
+    assert 0.2 < audio_hidden.mean() < 0.5 and 0.2 < image_hidden.mean() < 0.5
+    assert not (audio_hidden & image_hidden).any()
+
+
+def test_modality_dropout_is_a_grid_searchable_parameter(av_table):
+    X, y = av_table
+    pipe = Pipeline([("fusion", table_fusion(cv=3, random_state=0)),
+                     ("head", LogisticRegression(max_iter=1000))])
+    search = GridSearchCV(pipe, {"fusion__modality_dropout": [0.0, 0.3]},
+                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    assert search.cv_results_["mean_test_score"].min() > 0.9
+    # Refit on every row: the head learned from rows whose blocks were hidden.
+    best = search.best_estimator_.named_steps["fusion"]
+    assert best.modality_dropout == search.best_params_["fusion__modality_dropout"]
+
+
+def test_callable_column_selector(av_table):
+    X, y = av_table
+    by_list = table_fusion(cv=3).fit_transform(X, y)
+    selector = LateFusion([("image", image_model(), "image"),
+                           ("audio", mfcc_model(), make_column_selector(pattern="^mfcc"))],
+                          cv=3)
+    np.testing.assert_allclose(selector.fit_transform(X, y), by_list)
+    np.testing.assert_allclose(selector.transform(X), table_fusion(cv=3).fit(X, y).transform(X))

@@ -1,4 +1,11 @@
-"""One modality inside a fusion step: fit on the rows that have it, impute the others."""
+"""The missing-modality policy of every fusion step: which rows miss which modality, and what
+``missing="impute"`` or ``missing="raise"`` does with them.
+
+:func:`missing_rows` says which rows miss a modality, :func:`present_matrix` stacks that
+for every route, and :func:`check_missing` applies the policy's checks with one wording
+for EarlyFusion, LateFusion and JointFusion. :class:`ModalityStep` is EarlyFusion's
+per-modality wrapper ("impute": fit on the rows that have the modality, fill the others).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,33 @@ from sklearn.utils.validation import check_is_fitted
 from mmlearn._columns import is_missing
 from mmlearn.utils._sklearn_compat import safe_indexing
 
+__all__ = [
+    "MISSING_POLICIES",
+    "ModalityStep",
+    "check_missing",
+    "describe_columns",
+    "describe_modality",
+    "missing_rows",
+    "present_matrix",
+]
+
+MISSING_POLICIES = ("impute", "raise")
+
 
 def missing_rows(X: object) -> np.ndarray:
     """Rows whose every selected cell is missing (None, NaN, pd.NA).
 
     A row with only some of a modality's columns missing is not a missing modality: its
     encoder sees it (a tabular encoder with an imputer handles such cells).
+
+    Parameters
+    ----------
+    X : Series, DataFrame, ndarray or list
+        One modality's columns.
+
+    Returns
+    -------
+    absent : bool ndarray of shape (n_rows,)
     """
     if isinstance(X, pd.Series):
         X = X.to_frame()
@@ -35,13 +63,94 @@ def missing_rows(X: object) -> np.ndarray:
     return np.zeros(arr.shape[0], dtype=bool)
 
 
+def present_matrix(parts: list) -> np.ndarray:
+    """Which rows have which modality: ``(n_rows, n_modalities)``, True where present.
+
+    Parameters
+    ----------
+    parts : list of Series, DataFrame or ndarray
+        Each modality's columns (see :func:`mmlearn.fusion._routing.select_columns`), all
+        with the same rows.
+
+    Returns
+    -------
+    present : bool ndarray of shape (n_rows, len(parts))
+    """
+    if not parts:
+        raise ValueError("present_matrix needs at least one modality's columns.")
+    return np.column_stack([~missing_rows(part) for part in parts])
+
+
 def describe_columns(X: object, fallback: str) -> str:
+    """The column(s) of one modality's part as a message shows them: ``'audio'``."""
     if isinstance(X, pd.Series):
         return repr(str(X.name))
     if isinstance(X, pd.DataFrame):
         names = [str(c) for c in X.columns]
         return repr(names[0]) if len(names) == 1 else repr(names)
     return fallback
+
+
+def describe_modality(owner: str | None, name: str, part: object,
+                      columns: object = None) -> str:
+    """The subject of a message about one modality: ``LateFusion: modality 'audio'
+    (column 'audio')``.
+
+    Parameters
+    ----------
+    owner : str or None
+        The fusion step's class name; None leaves the prefix out.
+    name : str
+        The route's name.
+    part : Series, DataFrame or ndarray
+        The route's selected columns: their labels are shown when it has any.
+    columns : object, default=None
+        The route's column specification, shown when ``part`` has no labels (array
+        input); None shows nothing.
+    """
+    label = describe_columns(part, "" if columns is None else repr(columns))
+    where = f"modality {name!r}" + (f" (column {label})" if label else "")
+    return where if owner is None else f"{owner}: {where}"
+
+
+def check_missing(part: object, *, where: str, missing: str = "impute",
+                  fitting: bool) -> np.ndarray:
+    """Apply the missing-modality policy's checks to one modality's columns.
+
+    Parameters
+    ----------
+    part : Series, DataFrame or ndarray
+        The modality's columns.
+    where : str
+        The subject of the error messages (see :func:`describe_modality`).
+    missing : {"impute", "raise"}, default="impute"
+        ``"raise"``: a ``ValueError`` naming the modality, the number of rows without it
+        and the first of them (positions in X). ``"impute"``: rows without it are the
+        caller's to fill.
+    fitting : bool
+        In fit, a modality missing in every row raises a ``ValueError`` under either policy:
+        there is nothing to learn it from.
+
+    Returns
+    -------
+    absent : bool ndarray of shape (n_rows,)
+        The rows that miss the modality.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"missing must be one of {MISSING_POLICIES}, got {missing!r}.")
+    absent = missing_rows(part)
+    if missing == "raise" and absent.any():
+        rows = np.flatnonzero(absent)[:5].tolist()
+        raise ValueError(
+            f"{where} is missing in {int(absent.sum())} rows (first: {rows}) and "
+            "missing='raise'; use missing='impute' to accept rows without a modality."
+        )
+    if fitting and absent.all():
+        raise ValueError(
+            f"{where} is missing in every row ({absent.size}); nothing to learn from: "
+            "drop this modality or supply some values."
+        )
+    return absent
 
 
 class ModalityStep(TransformerMixin, BaseEstimator):
@@ -53,33 +162,25 @@ class ModalityStep(TransformerMixin, BaseEstimator):
     column when missing rows were seen during fit. ``missing="raise"``: a ``ValueError``
     naming the modality, its column and the first missing rows.
 
+    ``owner`` (the fusion step's class name) prefixes the error messages.
+
     ``drop_rows`` (a boolean mask over the rows given to ``fit_transform``) hides the
     modality in those rows of ``fit_transform``'s output only, as if it were missing: the
     encoder still learns from them, but the head that follows learns to do without the
     modality (modality dropout). ``transform`` ignores it.
     """
 
-    def __init__(self, encoder=None, *, name="modality", missing="impute", drop_rows=None):
+    def __init__(self, encoder=None, *, name="modality", missing="impute", drop_rows=None,
+                 owner=None):
         self.encoder = encoder
         self.name = name
         self.missing = missing
         self.drop_rows = drop_rows
+        self.owner = owner
 
     def _check_missing(self, X, *, fitting: bool) -> np.ndarray:
-        absent = missing_rows(X)
-        where = f"modality {self.name!r} (column {describe_columns(X, 'selected columns')})"
-        if self.missing == "raise" and absent.any():
-            rows = np.flatnonzero(absent)[:5].tolist()
-            raise ValueError(
-                f"{where} is missing in {int(absent.sum())} rows (first: {rows}) and "
-                "missing='raise'; use missing='impute' to impute them."
-            )
-        if fitting and absent.all():
-            raise ValueError(
-                f"{where} is missing in every row ({absent.size}); nothing to learn from: "
-                "drop this modality or supply some values."
-            )
-        return absent
+        where = describe_modality(self.owner, self.name, X)
+        return check_missing(X, where=where, missing=self.missing, fitting=fitting)
 
     def fit(self, X, y=None):
         self.fit_transform(X, y)

@@ -1,12 +1,94 @@
-"""Shared plumbing of fusion steps: a list of (name, estimator, columns) routes."""
+"""Shared plumbing of fusion steps: a list of ``(name, estimator, columns)`` routes.
+
+EarlyFusion, LateFusion and JointFusion share one constructor shape: the routes as first
+parameter, then ``missing``, ``modality_dropout`` and ``random_state``
+(:func:`fusion_constraints` holds their validation), :class:`ModalityRoutes` for nested
+parameters and column checks, and :func:`select_columns` to take one route's columns.
+"""
 
 from __future__ import annotations
+
+from numbers import Real
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mmlearn.utils._sklearn_compat import BaseComposition
+from mmlearn.fusion._missing import MISSING_POLICIES
+from mmlearn.utils._sklearn_compat import BaseComposition, Interval, StrOptions, safe_indexing
+
+__all__ = ["ModalityRoutes", "fusion_constraints", "select_columns"]
+
+
+def fusion_constraints(routes_attr: str) -> dict:
+    """``_parameter_constraints`` of the parameters every fusion step has.
+
+    Parameters
+    ----------
+    routes_attr : str
+        The name of the routes parameter (``"transformers"``, ``"estimators"``,
+        ``"encoders"``).
+
+    Returns
+    -------
+    constraints : dict
+        The routes (a list or tuple), ``missing`` (``"impute"`` or ``"raise"``),
+        ``modality_dropout`` (a float in [0, 1)) and ``random_state``.
+    """
+    return {
+        routes_attr: [list, tuple],
+        "missing": [StrOptions(set(MISSING_POLICIES))],
+        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+
+def _describe_width(X: object) -> str:
+    # sklearn's wording ("1 feature(s)"), which its estimator checks look for.
+    shape = getattr(X, "shape", None)
+    return f"X's {shape[1]} feature(s)" if shape is not None and len(shape) == 2 else "X"
+
+
+def select_columns(X: object, columns: object, *, owner: str, name: str,
+                   allow_empty: bool = False) -> object:
+    """One route's columns of X.
+
+    Parameters
+    ----------
+    X : DataFrame or 2-D array
+    columns : str, int, list, slice, bool mask or callable
+        A single label or position gives a Series (a 1-D array for array input), what the
+        image/audio/text encoders read; a list gives a 2-D table. A callable (such as
+        :func:`sklearn.compose.make_column_selector`) is called on X first.
+    owner : str
+        The fusion step's class name, for the error messages.
+    name : str
+        The route's name, for the error messages.
+    allow_empty : bool, default=False
+        Whether a selection of no column is valid (EarlyFusion, like ColumnTransformer,
+        skips such a route); otherwise it raises a ``ValueError``.
+
+    Returns
+    -------
+    part : Series, DataFrame or ndarray
+        The rows of X, in order.
+    """
+    selector = columns
+    if callable(columns):
+        columns = columns(X)
+    try:
+        part = safe_indexing(X, columns, axis=1)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(
+            f"{owner}: modality {name!r} cannot select column(s) {columns!r} from "
+            f"{_describe_width(X)}: {exc}"
+        ) from exc
+    if not allow_empty and getattr(part, "ndim", 1) == 2 and part.shape[1] == 0:
+        raise ValueError(
+            f"{owner}: modality {name!r} selects no column with {selector!r} from "
+            f"{_describe_width(X)}."
+        )
+    return part
 
 
 class ModalityRoutes(BaseComposition):
@@ -19,22 +101,23 @@ class ModalityRoutes(BaseComposition):
 
     _routes_attr = "transformers"
 
-    def _get_routes(self) -> list:
+    def get_routes(self) -> list:
+        """The ``(name, estimator, columns)`` routes, whatever the parameter is called."""
         return getattr(self, self._routes_attr)
 
     @property
     def _named_estimators(self):
         try:
-            return [(name, est) for name, est, _ in self._get_routes()]
+            return [(name, est) for name, est, _ in self.get_routes()]
         except (TypeError, ValueError):
-            return self._get_routes()
+            return self.get_routes()
 
     @_named_estimators.setter
     def _named_estimators(self, value):
         try:
             routes = [
                 (name, est, col)
-                for (name, est), (_, _, col) in zip(value, self._get_routes(), strict=True)
+                for (name, est), (_, _, col) in zip(value, self.get_routes(), strict=True)
             ]
         except (TypeError, ValueError):
             routes = value
@@ -68,7 +151,7 @@ class ModalityRoutes(BaseComposition):
         return self
 
     def _validate_routes(self) -> None:
-        routes = self._get_routes()
+        routes = self.get_routes()
         kind = type(self).__name__
         if not isinstance(routes, list | tuple) or not routes:
             raise ValueError(
@@ -103,7 +186,7 @@ class ModalityRoutes(BaseComposition):
                 f"(or a 2-D array with integer column indices), got {type(X).__name__}."
             )
         present = set(X.columns)
-        for name, _, columns in self._get_routes():
+        for name, _, columns in self.get_routes():
             wanted = [columns] if isinstance(columns, str) else columns
             if callable(wanted) or isinstance(wanted, slice):
                 continue

@@ -8,18 +8,18 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from mmlearn.fusion._missing import ModalityStep, missing_rows
-from mmlearn.fusion._routing import ModalityRoutes
+from mmlearn.fusion._dropout import sample_kept
+from mmlearn.fusion._missing import ModalityStep, present_matrix
+from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
 from mmlearn.utils._sklearn_compat import (
     Interval,
     StrOptions,
     fit_context,
     get_output_config,
     num_samples,
-    safe_indexing,
 )
 
 
@@ -54,10 +54,11 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         During ``fit_transform`` only (what a Pipeline's head is trained on), hide each
         modality in this fraction of the rows that have it, as if it were missing: its
         features become the imputed value and its ``name__missing`` indicator 1. Every row
-        keeps at least one of its modalities. The encoders still learn from every row;
-        the head learns to classify rows that lack a modality, which helps when modalities
-        go missing at prediction time although training data were complete. ``transform``
-        never hides anything.
+        keeps at least one of its modalities (one, chosen at random, when the draw hides
+        them all): the rule LateFusion and JointFusion apply too. The encoders still learn
+        from every row; the head learns to classify rows that lack a modality, which helps
+        when modalities go missing at prediction time although training data were
+        complete. ``transform`` never hides anything.
     random_state : int, RandomState instance or None, default=None
         Chooses the rows ``modality_dropout`` hides.
     sparse_threshold : float, default=0.3
@@ -102,11 +103,8 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
 
     _routes_attr = "transformers"
     _parameter_constraints: dict = {
-        "transformers": [list, tuple],
+        **fusion_constraints("transformers"),
         "weights": [dict, StrOptions({"balanced"}), None],
-        "missing": [StrOptions({"impute", "raise"})],
-        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
-        "random_state": ["random_state"],
         "sparse_threshold": [Interval(Real, 0, 1, closed="both")],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -145,7 +143,8 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
             )
         routes = [
             (name, enc if isinstance(enc, str) else ModalityStep(
-                enc, name=name, missing=self.missing, drop_rows=(drop_rows or {}).get(name)),
+                enc, name=name, missing=self.missing, drop_rows=(drop_rows or {}).get(name),
+                owner="EarlyFusion"),
              cols)
             for name, enc, cols in self.transformers
         ]
@@ -164,17 +163,20 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         if not self.modality_dropout:
             return {}
         self._validate_routes()
-        routes = [(name, cols(X) if callable(cols) else cols)
-                  for name, enc, cols in self.transformers if not isinstance(enc, str)]
-        present = np.column_stack([~missing_rows(safe_indexing(X, cols, axis=1))
-                                   for _, cols in routes])
-        rng = check_random_state(self.random_state)
-        drop = present & (rng.random_sample(present.shape) < self.modality_dropout)
-        # A row must keep one of its modalities, or the head learns from an empty row.
-        emptied = np.flatnonzero(present.any(axis=1) & ~(present & ~drop).any(axis=1))
-        for row in emptied:
-            drop[row, rng.choice(np.flatnonzero(present[row]))] = False
-        return {name: drop[:, j] for j, (name, _) in enumerate(routes)}
+        names, parts = [], []
+        for name, enc, cols in self.transformers:
+            if isinstance(enc, str):
+                continue  # "drop" and "passthrough" have no missing-modality step
+            part = select_columns(X, cols, owner="EarlyFusion", name=name, allow_empty=True)
+            if getattr(part, "ndim", 1) == 2 and part.shape[1] == 0:
+                continue  # ColumnTransformer skips a route that selects no column
+            names.append(name)
+            parts.append(part)
+        if not parts:
+            return {}
+        present = present_matrix(parts)
+        drop = present & ~sample_kept(present, self.modality_dropout, self.random_state)
+        return {name: drop[:, j] for j, name in enumerate(names)}
 
     def _check_rows(self, X, y) -> None:
         n = num_samples(X)

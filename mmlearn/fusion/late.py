@@ -13,8 +13,9 @@ from sklearn.utils import Bunch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from mmlearn.fusion._missing import missing_rows
-from mmlearn.fusion._routing import ModalityRoutes
+from mmlearn.fusion._dropout import sample_kept
+from mmlearn.fusion._missing import check_missing, describe_modality
+from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
 from mmlearn.utils._sklearn_compat import (
     StrOptions,
     check_feature_names,
@@ -55,6 +56,20 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         The estimators' output. ``"auto"`` takes ``predict_proba`` where the estimator has
         it and ``decision_function`` otherwise (see ``methods_``). An estimator without
         the requested method raises a ``ValueError`` naming its modality.
+    missing : {"impute", "raise"}, default="impute"
+        What to do with rows where a modality is missing (every cell of its columns None
+        or NaN). ``"impute"``: fit each estimator on the rows that have its modality and
+        give the others a block with no preference (see Notes). ``"raise"``: a
+        ``ValueError`` naming the modality and the first rows without it, in fit and in
+        transform.
+    modality_dropout : float in [0, 1), default=0.0
+        During ``fit_transform`` only (what a Pipeline's head is trained on), hide each
+        modality in this fraction of the rows that have it, as if it were missing: its
+        block becomes the no-preference block. Every row keeps at least one of its
+        modalities. The estimators still learn from every row; a stacking head learns to
+        classify rows that lack a modality. ``transform`` never hides anything.
+    random_state : int, RandomState instance or None, default=None
+        Chooses the rows ``modality_dropout`` hides.
     n_jobs : int, default=None
         The per-modality, per-fold fits run in parallel (joblib).
     verbose : bool or int, default=False
@@ -90,11 +105,12 @@ class LateFusion(TransformerMixin, ModalityRoutes):
     that have its modality) gets probability 0, or the row's lowest decision score.
 
     **Missing modalities.** A row misses a modality when every cell of its columns is None
-    or NaN. Each estimator is fitted (and cross-fitted) only on the rows that have its
-    modality; rows without it, in fit and in transform, get a block that expresses no
-    preference: ``1 / n_classes`` for probabilities, 0 for decision scores. A modality
-    missing in every training row raises a ``ValueError``; rows are never dropped or
-    reordered.
+    or NaN. With ``missing="impute"``, each estimator is fitted (and cross-fitted) only on
+    the rows that have its modality; rows without it, in fit and in transform, get a block
+    that expresses no preference: ``1 / n_classes`` for probabilities, 0 for decision
+    scores (the block ``modality_dropout`` also gives the rows it hides). A modality
+    missing in every training row raises a ``ValueError`` under either policy; rows are
+    never dropped or reordered.
 
     ``fit`` only refits the estimators on every row (the state ``fit_transform`` leaves);
     feeding ``fit(X, y).transform(X)`` to a head would train it on in-sample predictions.
@@ -125,18 +141,21 @@ class LateFusion(TransformerMixin, ModalityRoutes):
 
     _routes_attr = "estimators"
     _parameter_constraints: dict = {
-        "estimators": [list],
+        **fusion_constraints("estimators"),
         "cv": ["cv_object"],
         "method": [StrOptions({"predict_proba", "decision_function", "auto"})],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
-    def __init__(self, estimators, *, cv=5, method="predict_proba", n_jobs=None,
-                 verbose=False):
+    def __init__(self, estimators, *, cv=5, method="predict_proba", missing="impute",
+                 modality_dropout=0.0, random_state=None, n_jobs=None, verbose=False):
         self.estimators = estimators
         self.cv = cv
         self.method = method
+        self.missing = missing
+        self.modality_dropout = modality_dropout
+        self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -189,8 +208,10 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         X = self._check_input(X, reset=False)
         blocks = []
         for (name, _, columns), est in zip(self.estimators, self.estimators_, strict=True):
-            X_m = self._select(X, name, columns)
-            present = np.flatnonzero(~missing_rows(X_m))
+            X_m = select_columns(X, columns, owner="LateFusion", name=name)
+            absent = check_missing(X_m, where=describe_modality("LateFusion", name, X_m, columns),
+                                   missing=self.missing, fitting=False)
+            present = np.flatnonzero(~absent)
             block = self._neutral(num_samples(X), name)
             if present.size:
                 block[present] = self._scores(est, safe_indexing(X_m, present), name)
@@ -216,15 +237,12 @@ class LateFusion(TransformerMixin, ModalityRoutes):
 
         # One task per (modality, fold), plus the refit on all rows (fold None).
         splits = list(check_cv(self.cv, y, classifier=True).split(X, y)) if out_of_fold else []
-        tasks = []
+        tasks, present_by_route = [], []
         for name, est, columns in self.estimators:
-            X_m = self._select(X, name, columns)
-            present = ~missing_rows(X_m)
-            if not present.any():
-                raise ValueError(
-                    f"LateFusion: modality {name!r} (columns {columns!r}) is missing in every "
-                    f"row ({n}); nothing to learn from: drop this modality or supply some values."
-                )
+            X_m = select_columns(X, columns, owner="LateFusion", name=name)
+            present = ~check_missing(X_m, where=describe_modality("LateFusion", name, X_m, columns),
+                                     missing=self.missing, fitting=True)
+            present_by_route.append(present)
             for fold, (train, test) in enumerate(splits):
                 train = train[present[train]]
                 where = f"training fold {fold + 1} of {len(splits)}"
@@ -243,9 +261,14 @@ class LateFusion(TransformerMixin, ModalityRoutes):
             elif test.size:
                 blocks[name][test] = scores
         self.estimators_ = [refit[name] for name, _, _ in self.estimators]
-        if out_of_fold:
-            return np.hstack([blocks[name] for name, _, _ in self.estimators])
-        return None
+        if not out_of_fold:
+            return None
+        if self.modality_dropout:
+            present = np.column_stack(present_by_route)
+            hidden = present & ~sample_kept(present, self.modality_dropout, self.random_state)
+            for j, (name, _, _) in enumerate(self.estimators):
+                blocks[name][hidden[:, j]] = self._neutral(1, name)
+        return np.hstack([blocks[name] for name, _, _ in self.estimators])
 
     def _check_input(self, X, *, reset: bool):
         """Check X's columns and shape; keep DataFrames, make other input an ndarray."""
@@ -273,22 +296,6 @@ class LateFusion(TransformerMixin, ModalityRoutes):
             or (isinstance(cols, list | tuple) and all(isinstance(c, str) for c in cols))
             for _, _, cols in self.estimators
         )
-
-    def _select(self, X, name: str, columns):
-        """The columns of one modality: a Series for a single name, else a 2-D table."""
-        try:
-            X_m = safe_indexing(X, columns, axis=1)
-        except IndexError as exc:
-            raise ValueError(
-                f"LateFusion: modality {name!r} uses column(s) {columns!r}, not all among "
-                f"X's {X.shape[1]} feature(s)."
-            ) from exc
-        if X_m.ndim == 2 and X_m.shape[1] == 0:
-            raise ValueError(
-                f"LateFusion: modality {name!r} selects no column with {columns!r} from X's "
-                f"{X.shape[1]} feature(s)."
-            )
-        return X_m
 
     def _resolve_method(self, name: str, est) -> str:
         if self.method == "auto":

@@ -62,7 +62,7 @@ def _column_positions(X: object, columns: object, modality: str) -> list[int]:
 
 def _from_routes(routes: ModalityRoutes, X: object) -> Modalities:
     found: Modalities = {}
-    for name, estimator, columns in routes._get_routes():
+    for name, estimator, columns in routes.get_routes():
         if isinstance(estimator, str) and estimator == "drop":
             continue  # the model never sees these columns: nothing to measure
         if isinstance(columns, list | tuple) and not columns:
