@@ -66,6 +66,10 @@ class ColumnCells:
     def missing_mask(self) -> np.ndarray:
         return np.fromiter((is_missing(c) for c in self.cells), dtype=bool, count=len(self))
 
+    def has_paths(self) -> bool:
+        """Whether some cell is a file path (decoded only when its batch is converted)."""
+        return any(isinstance(c, str | os.PathLike) for c in self.cells)
+
     def subset(self, rows: np.ndarray) -> ColumnCells:
         labels = [self.label(i) for i in rows]
         return ColumnCells([self.cells[i] for i in rows], self.name, labels)
@@ -323,20 +327,43 @@ def read_images(
     return out, missing
 
 
+# The PIL modes that _load_image_file decodes to one channel; it converts every other mode
+# to RGB or RGBA, so the header's answer matches what decoding gives.
+_GRAY_MODES = {"L"}
+
+
+def image_header(cell: object, column: str, row: object) -> tuple[tuple[int, int], int]:
+    """``((H, W), channels)`` of one image cell; a file's from its header, not decoded."""
+    if not isinstance(cell, str | os.PathLike):
+        img = _image_cell_to_float(cell, column, row)
+        return img.shape[:2], image_channels(img)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(cell) as img:
+            width, height = img.size
+            mode = img.mode
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ValueError(
+            f"{_where(column, row)}: cannot read image file {str(cell)!r}: {exc}"
+        ) from exc
+    return (height, width), 1 if mode in _GRAY_MODES else 3
+
+
 def probe_images(cells: ColumnCells) -> tuple[tuple[int, int] | None, int]:
     """Common (H, W) of the present images (None if they differ) and their channel count.
 
-    The channel count is 3 as soon as one image has colour, else 1. Reads every image once,
-    which fit does anyway.
+    The channel count is 3 as soon as one image has colour, else 1. Files are not decoded:
+    their size and mode come from the header.
     """
     sizes: set[tuple[int, int]] = set()
     channels = 1
     for row, cell in enumerate(cells.cells):
         if is_missing(cell):
             continue
-        img = _image_cell_to_float(cell, cells.name, cells.label(row))
-        sizes.add(img.shape[:2])
-        channels = max(channels, image_channels(img))
+        size, n_channels = image_header(cell, cells.name, cells.label(row))
+        sizes.add(size)
+        channels = max(channels, n_channels)
     if not sizes:
         raise ValueError(f"column {cells.name!r}: every image cell is missing.")
     return (sizes.pop() if len(sizes) == 1 else None), channels

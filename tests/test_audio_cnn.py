@@ -11,6 +11,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.svm import SVC
 
+from mmlearn._columns import as_cells
+from mmlearn._nn.logmel import log_mel_spectrograms
 from mmlearn.datasets import load_spoken_digits
 from mmlearn.encoders.audio_cnn import AudioCNN, AudioCNNEncoder
 from mmlearn.fusion import EarlyFusion
@@ -146,11 +148,13 @@ def test_short_clips_padded_long_clips_cropped(fitted, clips):
     short, long = np.argmin(lengths), np.argmax(lengths)
     assert lengths[short] < n < lengths[long]
     cells = pd.Series([X[short], X[long]], name="audio")
-    inputs = fitted._prepare(fitted._read_column(cells, reset=False), fitting=False)
+    inputs = fitted.input_.convert(as_cells(cells, kind="audio"))
     assert inputs.shape == (2, 1 + 20, n)
     assert inputs[0, 0].tolist() == [1.0] * lengths[short] + [0.0] * (n - lengths[short])
     assert (inputs[0, 1:, lengths[short]:] == 0).all() and (inputs[1, 0] == 1).all()
-    full = fitted._logmels(fitted._read_column(cells[1:], reset=False))[0]
+    full = log_mel_spectrograms([X[long]], sample_rate=RATE, n_fft=fitted.n_fft,
+                                hop_length=fitted.hop_length_, n_mels=fitted.n_mels)[0]
+    full = full - full.mean(axis=1, keepdims=True)  # clip_normalize
     start = (lengths[long] - n) // 2
     expected = (full[:, start:start + n] - fitted.mel_mean_[:, None]) / fitted.mel_scale_[:, None]
     np.testing.assert_allclose(inputs[1, 1:], expected, atol=1e-4)

@@ -80,14 +80,14 @@ def test_short_clips_are_padded():
 def test_transform_before_fit(encoder, av_small):
     X, _ = av_small
     with pytest.raises(NotFittedError):
-        encoder.transform(X[encoder._modality])
+        encoder.transform(X[encoder.modality])
 
 
 @pytest.mark.parametrize("encoder", [ImagePixelEncoder(), AudioMFCCEncoder()])
 def test_empty_input_and_wrong_y_length(encoder):
     with pytest.raises(ValueError, match="column 'x': no samples"):
         encoder.fit(pd.Series([], name="x", dtype=object))
-    cell = np.zeros((4, 4)) if encoder._modality == "image" else np.zeros(800)
+    cell = np.zeros((4, 4)) if encoder.modality == "image" else np.zeros(800)
     with pytest.raises(ValueError, match="y has 3 rows but column 'x' has 2"):
         encoder.fit(pd.Series([cell, cell], name="x"), [0, 1, 2])
 

@@ -87,7 +87,7 @@ def test_concat_learns_digits_as_classifier_and_transformer(fitted, split):
     assert fitted.get_feature_names_out()[:2].tolist() == ["jointfusion0", "jointfusion1"]
     assert fitted.feature_names_in_.tolist() == ["image", "audio"]
     assert [b.name for b in fitted.branches_] == ["image", "audio"]
-    assert fitted.branches_[0].estimator_.image_size_ == (8, 8)
+    assert fitted.branches_[0].input_.image_size_ == (8, 8)
 
 
 @pytest.mark.parametrize("fusion_op", FUSION_OPS)
@@ -131,7 +131,7 @@ def test_nested_params_and_routes():
     assert joint.get_params()["image__width"] == IMAGE["width"]
     joint.set_params(image__width=4, audio__n_mels=8)
     assert joint.encoders[0][1].width == 4 and joint.encoders[1][1].n_mels == 8
-    assert [name for name, _, _ in joint._get_routes()] == ["image", "audio"]
+    assert [name for name, _, _ in joint.get_routes()] == ["image", "audio"]
 
 
 # ------------------------------------------------------------- persistence, seeding
@@ -271,7 +271,7 @@ def test_bad_input(split):
         JointFusion(renamed, **small).fit(X_train, y_train)
     no_audio = X_train.assign(audio=None)
     with pytest.raises(ValueError, match="branch 'audio' \\(column 'audio'\\): the modality is "
-                                         "missing in every training row"):
+                                         "missing in every row"):
         JointFusion(av_branches(), **small).fit(no_audio, y_train)
     with pytest.raises(ValueError, match="branch 'x' .*image encoder reads one column"):
         JointFusion([("x", ImageCNNEncoder(), ["image", "audio"])], **small).fit(X_train, y_train)
@@ -313,3 +313,21 @@ def test_cuda_without_gpu_is_a_clear_error(split):
     X_train, y_train, _, _ = split
     with pytest.raises(ValueError, match="device='cuda' but torch finds no CUDA GPU"):
         JointFusion(av_branches(), device="cuda").fit(X_train, y_train)
+
+
+def test_missing_raise_names_the_branch_and_rows(fitted, split):
+    """missing="raise" refuses rows without a modality, in fit and at prediction."""
+    X_train, y_train, X_test, _ = split
+    gappy = X_train.copy()
+    gappy.iloc[[3, 7], gappy.columns.get_loc("audio")] = None
+    strict = JointFusion(mfcc_branches(), missing="raise", **{**FAST, "max_epochs": 1})
+    with pytest.raises(ValueError, match=r"branch 'audio' \(column 'audio'\): the modality is "
+                                         r"missing in 2 rows \(first: \[3, 7\]\)"):
+        strict.fit(gappy, y_train)
+    strict.fit(X_train, y_train)
+    gappy_test = X_test.copy()
+    gappy_test.iloc[[0], gappy_test.columns.get_loc("image")] = None
+    with pytest.raises(ValueError, match="branch 'image'.*missing in 1 rows"):
+        strict.predict(gappy_test)
+    # The default imputes: the same rows are predicted.
+    assert fitted.predict(gappy_test).shape == (len(gappy_test),)

@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
+from mmlearn._inputs.text import PAD, UNK, fit_vocabulary, texts_to_ids
 from mmlearn.datasets import load_clothing_reviews
-from mmlearn.encoders._vocab import PAD, UNK, fit_vocabulary, texts_to_ids
 from mmlearn.encoders.text_attention import TextAttentionEncoder
 from mmlearn.encoders.text_rnn import TextRNNEncoder
 from mmlearn.fusion import EarlyFusion

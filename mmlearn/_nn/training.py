@@ -1,9 +1,11 @@
-"""The shared skorch glue: seeding, device, labels, building and using ``net_`` in fit.
+"""The one seeded skorch build-and-fit of mmlearn, and what every fit needs around it.
 
-Every neural estimator of mmlearn (deep encoders, MLPHead) composes a skorch
-``NeuralNetClassifier`` built inside ``fit`` rather than subclassing one, so that it behaves
+Every neural estimator of mmlearn (deep encoders, JointFusion, MLPHead, Autoencoder)
+composes a skorch net built inside ``fit`` rather than subclassing one, so that it behaves
 like a scikit-learn estimator (``clone`` sees only hyper-parameters; a refit starts from new
-weights; ``classes_`` are the user's labels).
+weights; ``classes_`` are the user's labels). :func:`train_net` builds and fits it, seeded
+without touching torch's global random state, from arrays or from a
+:class:`~mmlearn._nn.data.CellDataset` that decodes batches lazily.
 """
 
 from __future__ import annotations
@@ -22,17 +24,15 @@ from sklearn.utils.validation import column_or_1d
 from mmlearn.utils._sklearn_compat import Interval
 
 __all__ = [
+    "TRAINING_CONSTRAINTS",
     "check_device",
     "encode_labels",
+    "seed_from",
     "seeded",
-    "build_net",
-    "train_classifier",
-    "predict_batches",
-    "TRAINING_CONSTRAINTS",
+    "train_net",
 ]
 
-# The training hyper-parameters every skorch-backed estimator of mmlearn takes (the
-# classifiers' are read by :func:`train_classifier`).
+# The training hyper-parameters every skorch-backed estimator of mmlearn takes.
 TRAINING_CONSTRAINTS: dict = {
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
@@ -85,90 +85,90 @@ def seeded(seed: int, device: str) -> Iterator[None]:
         yield
 
 
-def build_net(
-    module: type[torch.nn.Module],
-    *,
-    module_params: dict,
-    n_samples: int,
-    y: np.ndarray,
-    seed: int,
-    max_epochs: int,
-    lr: float,
-    batch_size: int,
-    validation_fraction: float | None,
-    patience: int,
-    device: str,
-    verbose: int,
-    optimizer: type = torch.optim.AdamW,
-):
-    """A skorch classifier for ``module`` with seeded early stopping.
+def _validation_split(y: np.ndarray | None, n_samples: int, fraction: float | None,
+                      seed: int, classify: bool):
+    """skorch's ``train_split``: a seeded split when it leaves enough rows, else None.
 
-    Early stopping watches the loss of a stratified, seeded validation split when
-    ``validation_fraction`` is set and every class has enough samples for it; otherwise the
-    net trains for ``max_epochs`` on everything.
+    Classification stratifies by class and needs two rows of every class and a validation
+    set that can hold one of each; reconstruction needs one row on each side.
     """
-    from skorch import NeuralNetClassifier
-    from skorch.callbacks import EarlyStopping
     from skorch.dataset import ValidSplit
 
-    counts = np.bincount(y)
-    n_valid = int(round((validation_fraction or 0) * n_samples))
-    use_valid = bool(validation_fraction) and n_valid >= counts.size and counts.min() >= 2
-    callbacks = []
-    if use_valid:
-        callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=patience, load_best=True)))
-    return NeuralNetClassifier(
-        module,
-        criterion=torch.nn.CrossEntropyLoss,
-        optimizer=optimizer,
-        lr=lr,
-        max_epochs=max_epochs,
-        batch_size=min(batch_size, n_samples),
-        train_split=ValidSplit(validation_fraction, stratified=True, random_state=seed)
-        if use_valid else None,
-        callbacks=callbacks,
-        iterator_train__shuffle=True,
-        device=device,
-        verbose=verbose,
-        warm_start=False,
-        **{f"module__{k}": v for k, v in module_params.items()},
-    )
+    if not fraction:
+        return None
+    n_valid = int(round(fraction * n_samples))
+    if classify:
+        counts = np.bincount(y)
+        usable = n_valid >= counts.size and counts.min() >= 2
+    else:
+        usable = 1 <= n_valid < n_samples
+    return ValidSplit(fraction, stratified=classify, random_state=seed) if usable else None
 
 
-def train_classifier(owner, module: type[torch.nn.Module], *, module_params: dict, X,
-                     y: np.ndarray, device: str):
-    """Build :func:`build_net` from ``owner``'s training hyper-parameters and fit it on X, y.
+def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y,
+              device: str, task: str = "classify", loader_params: dict | None = None):
+    """Build a seeded skorch net for ``module`` from ``owner``'s hyper-parameters; fit it.
 
-    ``owner`` is the estimator (its ``max_epochs, lr, batch_size, validation_fraction,
-    patience, verbose, random_state``); torch is seeded from ``random_state`` inside the
-    call only. Returns the fitted skorch net.
+    Parameters
+    ----------
+    owner : estimator
+        Its ``max_epochs, lr, batch_size, validation_fraction, patience, verbose,
+        random_state`` are used; torch is seeded from ``random_state`` inside the call only.
+    module : nn.Module class
+        Instantiated by skorch with ``module_params`` (a class, not an instance: a cloned
+        instance would carry trained weights across folds).
+    X : ndarray, dict of tensors, or torch Dataset
+        A :class:`~mmlearn._nn.data.CellDataset` yields ready batches (it brings its own
+        ``loader_params``).
+    y : ndarray
+        Encoded class labels (``task="classify"``; used for the stratified validation
+        split also when ``X`` is a dataset that yields them), or the reconstruction target.
+    task : {"classify", "reconstruct"}
+        Cross-entropy on class logits, or mean squared error against ``y``.
+    loader_params : dict, optional
+        Extra ``DataLoader`` arguments for the training and validation iterators.
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor, fitted
     """
+    from skorch import NeuralNetClassifier, NeuralNetRegressor
+    from skorch.callbacks import EarlyStopping
+
+    classify = task == "classify"
     seed = seed_from(owner.random_state)
+    n_samples = len(y)
+    split = _validation_split(y if classify else None, n_samples,
+                              owner.validation_fraction, seed, classify)
+    callbacks = []
+    if split is not None:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=owner.patience, load_best=True)))
+    loader_params = dict(loader_params or {})
+    iterators = {}
+    for name in ("iterator_train", "iterator_valid"):
+        iterators.update({f"{name}__{key}": value for key, value in loader_params.items()
+                          if key != "iterator"})
+        if "iterator" in loader_params:
+            iterators[name] = loader_params["iterator"]
+    if "sampler" not in loader_params:
+        iterators["iterator_train__shuffle"] = True
+    net_class = NeuralNetClassifier if classify else NeuralNetRegressor
     with seeded(seed, device):
-        net = build_net(
+        net = net_class(
             module,
-            module_params=module_params,
-            n_samples=len(y),
-            y=y,
-            seed=seed,
-            max_epochs=owner.max_epochs,
+            criterion=torch.nn.CrossEntropyLoss if classify else torch.nn.MSELoss,
+            optimizer=torch.optim.AdamW,
             lr=owner.lr,
-            batch_size=owner.batch_size,
-            validation_fraction=owner.validation_fraction,
-            patience=owner.patience,
+            max_epochs=owner.max_epochs,
+            batch_size=min(owner.batch_size, n_samples),
+            train_split=split,
+            callbacks=callbacks,
             device=device,
             verbose=owner.verbose,
+            warm_start=False,
+            **iterators,
+            **{f"module__{k}": v for k, v in module_params.items()},
         )
         net.fit(X, y)
     return net
-
-
-def predict_batches(fn, X: np.ndarray, *, batch_size: int, device: str) -> np.ndarray:
-    """Apply ``fn`` (tensor -> tensor) to ``X`` in batches under inference mode, as float32."""
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(X), batch_size):
-            batch = torch.as_tensor(X[start:start + batch_size]).to(device)
-            outputs.append(fn(batch).float().cpu().numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), dtype=np.float32)

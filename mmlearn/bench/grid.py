@@ -244,9 +244,9 @@ def _joint_branch(encoder):
     # A deep encoder's network becomes a branch of the joint network (trained end to end,
     # so the scaler that follows it elsewhere has no role); any other encoder feeds an MLP
     # branch.
-    from mmlearn.encoders._deep import DeepEncoder
+    from mmlearn.fusion import is_deep_encoder
 
-    if isinstance(encoder, Pipeline) and isinstance(encoder.steps[0][1], DeepEncoder):
+    if isinstance(encoder, Pipeline) and is_deep_encoder(encoder.steps[0][1]):
         return encoder.steps[0][1]
     return encoder
 

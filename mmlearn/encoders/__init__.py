@@ -5,8 +5,12 @@ Classical: ``ImagePixelEncoder``, ``AudioMFCCEncoder`` (text: scikit-learn's
 ``AudioCNNEncoder``, ``TextRNNEncoder``, ``TextAttentionEncoder``, the unsupervised
 ``Autoencoder``, and ``PretrainedTextEncoder`` (sentence-transformers, the ``pretrained``
 extra).
+
+``DeepEncoder`` is the base of the deep encoders, public for encoders written outside
+mmlearn (``docs/architecture.md``).
 """
 
+from mmlearn.encoders._deep import DeepEncoder
 from mmlearn.encoders.audio import AudioMFCCEncoder
 from mmlearn.encoders.audio_cnn import AudioCNNEncoder
 from mmlearn.encoders.autoencoder import Autoencoder
@@ -20,6 +24,7 @@ __all__ = [
     "AudioCNNEncoder",
     "AudioMFCCEncoder",
     "Autoencoder",
+    "DeepEncoder",
     "ImageCNNEncoder",
     "ImagePixelEncoder",
     "PretrainedTextEncoder",

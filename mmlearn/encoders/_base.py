@@ -12,14 +12,15 @@ from mmlearn.utils._sklearn_compat import check_feature_names, num_samples
 class ModalityEncoder(TransformerMixin, BaseEstimator):
     """Base class of mmlearn's single-modality encoders.
 
-    Subclasses set ``_modality`` ("image", "audio" or "text") and call :meth:`_read_column`
+    Subclasses set the public class attribute ``modality`` ("image", "audio" or "text")
+    and call :meth:`_read_column`
     at the start of ``fit`` (``reset=True``) and ``transform`` (``reset=False``).
     """
 
-    _modality: str = ""
+    modality: str = ""
 
     def _read_column(self, X: object, y: object = None, *, reset: bool) -> ColumnCells:
-        cells = as_cells(X, kind=self._modality)
+        cells = as_cells(X, kind=self.modality)
         if isinstance(X, pd.DataFrame):
             check_feature_names(self, X, reset=reset)
         elif reset and hasattr(self, "feature_names_in_"):

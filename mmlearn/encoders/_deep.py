@@ -1,4 +1,11 @@
-"""What every deep (skorch) encoder shares: supervised fit, batched embeddings, predictions."""
+"""What every deep (skorch) encoder is: a fitted modality input + a torch module.
+
+A deep encoder walks the one data path of mmlearn: column -> cells (+ present mask) ->
+fitted modality input (:meth:`DeepEncoder.make_input`) -> lazy dataset -> DataLoader ->
+module (:meth:`DeepEncoder.make_module`) -> embedding. Its public surface,
+``modality``, ``embedding_dim``, ``make_input()`` and ``make_module()``, is also what
+JointFusion and third-party code use to put the same encoder in one end-to-end network.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,17 @@ import torch
 from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
-from mmlearn._columns import ColumnCells, batch_slices
-from mmlearn._torch import (
-    TRAINING_CONSTRAINTS,
-    check_device,
-    encode_labels,
-    predict_batches,
-    train_classifier,
-)
+from mmlearn._columns import ColumnCells
+from mmlearn._inputs.base import ModalityInput
+from mmlearn._nn.data import CellDataset, Source, loader_params, resolve_workers
+from mmlearn._nn.inference import run_net
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, encode_labels, train_net
 from mmlearn.encoders._base import ModalityEncoder
 from mmlearn.utils._sklearn_compat import Interval
 
 COMMON_CONSTRAINTS: dict = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+    "n_workers": [None, Interval(Integral, 0, None, closed="left")],
     **TRAINING_CONSTRAINTS,
 }
 
@@ -29,26 +34,66 @@ COMMON_CONSTRAINTS: dict = {
 class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEncoder):
     """Base of the deep encoders: a network trained with a classification head on its modality.
 
-    Subclasses define ``_module`` (an ``nn.Module`` class at module level whose ``forward``
-    returns class logits and whose ``embed`` returns the ``embedding_dim`` features),
-    ``_prepare(cells, fitting)`` (cells -> float32/int64 array for the module, learning any
-    input shape when ``fitting``) and ``_module_params()``. Hyper-parameters every subclass
-    takes: ``embedding_dim, max_epochs, lr, batch_size, validation_fraction, patience,
-    device, random_state, verbose``.
+    Subclasses set ``modality`` and ``module_class`` (an ``nn.Module`` class at module level
+    whose ``forward`` returns class logits and whose ``embed`` returns the
+    ``embedding_dim`` features) and implement :meth:`build_input` (the unfitted input
+    :meth:`make_input` returns) and :meth:`architecture_params`. Hyper-parameters every
+    subclass takes: ``embedding_dim, n_workers, max_epochs, lr, batch_size,
+    validation_fraction, patience, device, random_state, verbose``.
+
+    The fitted input's learned attributes (``image_size_``, ``vocabulary_``,
+    ``mel_mean_``...) are also set on the encoder after ``fit``.
     """
 
-    _module: type[torch.nn.Module]
+    module_class: type[torch.nn.Module]
+    # Subclasses extend it with their own parameters' constraints (unlisted ones are not
+    # checked), as scikit-learn's estimators do.
+    _parameter_constraints: dict = COMMON_CONSTRAINTS
 
-    def _prepare(self, cells: ColumnCells, *, fitting: bool) -> np.ndarray:
+    # ------------------------------------------------------------------ public surface
+    def make_input(self) -> ModalityInput:
+        """A new, unfitted modality input configured by this encoder's parameters.
+
+        Validates the parameters first. ``input.fit(cells)`` then learns from training
+        cells and ``input.convert(cells)`` turns a batch of cells into the module's input.
+        """
+        self._validate_params()
+        return self.build_input()
+
+    def build_input(self) -> ModalityInput:
+        """The unfitted input for the current parameters (subclasses implement it;
+        callers use :meth:`make_input`, which validates the parameters first)."""
         raise NotImplementedError
 
-    def _module_params(self) -> dict:
+    def architecture_params(self) -> dict:
+        """The module's keyword arguments that come from this encoder's parameters."""
         raise NotImplementedError
 
+    def make_module(self, input: ModalityInput, n_classes: int
+                    ) -> tuple[type[torch.nn.Module], dict]:
+        """The module class and its keyword arguments, for a fitted ``input``.
+
+        Parameters
+        ----------
+        input : ModalityInput
+            Fitted (it knows the channels, mel bands or vocabulary size).
+        n_classes : int
+            Width of the classification head (``forward``'s logits).
+
+        Returns
+        -------
+        module_class, params : the class and the keywords skorch instantiates it with
+        """
+        return self.module_class, {**self.architecture_params(), **input.module_params(),
+                                   "n_classes": n_classes}
+
+    # ---------------------------------------------------------------------- fitting
     def fit(self, X, y=None):
         """Train the network (and its classification head) on one modality column.
 
-        Rows whose cell is missing are left out of training.
+        Rows whose cell is missing are left out of training. Cells that are file paths
+        are decoded a batch at a time while training (in ``n_workers`` loader processes),
+        so memory does not grow with the number of rows.
 
         Parameters
         ----------
@@ -60,43 +105,79 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         -------
         self
         """
-        self._validate_params()
+        self._fit(X, y)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit, then return the embedding of the training rows.
+
+        The same as ``fit(X, y).transform(X)``; in-memory cells are converted only once.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of cells
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_samples, embedding_dim), float32
+            Rows with a missing cell are NaN.
+        """
+        dataset, present = self._fit(X, y)
+        out = np.full((len(present), self.embedding_dim), np.nan, dtype=np.float32)
+        if dataset.reads_files():
+            # The training dataset would decode every file again: transform does the same
+            # once, without the training-time augmentation state.
+            return self.transform(X)
+        out[present] = self._apply(dataset, "embed", self.embedding_dim)
+        return out
+
+    def _fit(self, X, y) -> tuple[CellDataset, np.ndarray]:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
                 "it is trained with labels."
             )
+        input_ = self.make_input()
         device = check_device(self.device)
         cells = self._read_column(X, y, reset=True)
         present = ~cells.missing_mask()
         if not present.any():
-            raise ValueError(f"column {cells.name!r}: every {self._modality} cell is missing.")
-        cells = cells.subset(np.flatnonzero(present))
-        self.classes_, y_encoded = encode_labels(y)
+            raise ValueError(f"column {cells.name!r}: every {self.modality} cell is missing.")
+        train = cells.subset(np.flatnonzero(present))
+        classes, y_encoded = encode_labels(y)
         y_encoded = y_encoded[present]
-        inputs = self._prepare(cells, fitting=True)
-        self.net_ = train_classifier(
-            self, self._module,
-            module_params={**self._module_params(), "n_classes": len(self.classes_)},
-            X=inputs, y=y_encoded, device=device)
+        input_.fit(train, classes[y_encoded])
+        dataset = CellDataset(Source(input_, train), y=y_encoded)
+        module, params = self.make_module(input_, len(classes))
+        n_workers = resolve_workers(self.n_workers, dataset)
+        net = train_net(self, module, module_params=params, X=dataset, y=y_encoded,
+                        device=device, loader_params=loader_params(n_workers))
+        # Fitted attributes appear together, once training has succeeded.
+        self.classes_ = classes
+        self.input_ = input_
+        for name, value in vars(input_).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
+        self.net_ = net
         self._n_features_out = self.embedding_dim
-        return self
+        return dataset, present
 
-    def _run(self, X, fn_name: str, width: int) -> np.ndarray:
+    # -------------------------------------------------------------------- inference
+    def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
+        return run_net(self.net_, method, dataset, width=width, batch_size=self.batch_size,
+                       n_workers=self.n_workers)
+
+    def _run(self, X, method: str, width: int) -> np.ndarray:
         check_is_fitted(self)
-        cells = self._read_column(X, reset=False)
+        cells: ColumnCells = self._read_column(X, reset=False)
         present = np.flatnonzero(~cells.missing_mask())
         out = np.full((len(cells), width), np.nan, dtype=np.float32)
-        module = self.net_.module_
-        module.eval()
-        fn = getattr(module, fn_name)
-        # Cells are decoded a chunk at a time so that peak memory stays near one chunk of
-        # decoded inputs, not the whole column (20,000 images would otherwise be held twice).
-        chunk = max(self.batch_size, 1024)
-        for rows in batch_slices(len(present), chunk):
-            inputs = self._prepare(cells.subset(present[rows]), fitting=False)
-            out[present[rows]] = predict_batches(fn, inputs, batch_size=self.batch_size,
-                                                 device=self.net_.device)
+        if len(present):
+            # Converted batch by batch as the loader draws them: memory stays near one
+            # batch of decoded inputs, not the whole column.
+            dataset = CellDataset(Source(self.input_, cells.subset(present), convert_once=False))
+            out[present] = self._apply(dataset, method, width)
         return out
 
     def transform(self, X):
@@ -128,7 +209,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         logits = self._run(X, "forward", len(self.classes_))
         if np.isnan(logits).any():
             raise ValueError(
-                f"{type(self).__name__}: some rows have no {self._modality} (missing cells); "
+                f"{type(self).__name__}: some rows have no {self.modality} (missing cells); "
                 "a single-modality model cannot predict them. Use a fusion step."
             )
         return torch.softmax(torch.from_numpy(logits), dim=1).numpy()

@@ -5,9 +5,12 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from scipy.fft import dct
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import read_audio
+from mmlearn._nn.logmel import log_mel_spectrograms
+from mmlearn._nn.standardize import apply_standardizer, fit_standardizer
 from mmlearn.encoders._base import ModalityEncoder
 from mmlearn.utils._sklearn_compat import Interval, StrOptions, fit_context
 
@@ -77,7 +80,7 @@ class AudioMFCCEncoder(ModalityEncoder):
     ['mfcc0_mean', 'mfcc1_mean']
     """
 
-    _modality = "audio"
+    modality = "audio"
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
         "features": [StrOptions({"mfcc", "logmel"})],
@@ -113,17 +116,15 @@ class AudioMFCCEncoder(ModalityEncoder):
     def _n_coefficients(self) -> int:
         return self.n_mfcc if self.features == "mfcc" else self.n_mels
 
-    def _frames(self, wave: np.ndarray) -> np.ndarray:
+    def _frames(self, logmel: np.ndarray) -> np.ndarray:
+        """A clip's per-frame coefficients (and deltas) from its log-mel spectrogram."""
         import librosa
 
-        if wave.size < self.n_fft:
-            wave = np.pad(wave, (0, self.n_fft - wave.size))
-        common = dict(sr=self.sample_rate, n_fft=self.n_fft, hop_length=self.n_fft // 4,
-                      n_mels=self.n_mels, fmax=self.sample_rate / 2)
         if self.features == "mfcc":
-            coeffs = librosa.feature.mfcc(y=wave, n_mfcc=self.n_mfcc, **common)
+            # librosa.feature.mfcc: a type-II orthonormal DCT over the mel bands.
+            coeffs = dct(logmel, axis=0, type=2, norm="ortho")[:self.n_mfcc]
         else:
-            coeffs = librosa.power_to_db(librosa.feature.melspectrogram(y=wave, **common))
+            coeffs = logmel
         if self.deltas:
             # librosa's default 9-frame window needs that many frames; short clips use fewer.
             width = min(9, coeffs.shape[1] if coeffs.shape[1] % 2 else coeffs.shape[1] - 1)
@@ -131,10 +132,6 @@ class AudioMFCCEncoder(ModalityEncoder):
                      if width >= 3 else np.zeros_like(coeffs))
             coeffs = np.vstack([coeffs, delta])
         return coeffs
-
-    def _summarise(self, wave: np.ndarray) -> np.ndarray:
-        frames = self._frames(wave)
-        return np.concatenate([_STATISTICS[s](frames, axis=1) for s in self.statistics])
 
     def fit(self, X, y=None):
         """Check the clips and learn the feature scaling.
@@ -179,10 +176,7 @@ class AudioMFCCEncoder(ModalityEncoder):
             raise ValueError(f"column {cells.name!r}: every audio cell is missing.")
         self.mean_ = self.scale_ = None
         if self.standardize:
-            present = raw[~missing].astype(np.float64)
-            self.mean_ = present.mean(axis=0)
-            std = present.std(axis=0)
-            self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
+            self.mean_, self.scale_ = fit_standardizer(raw[~missing])
         return self._scale(raw)
 
     def transform(self, X):
@@ -203,16 +197,21 @@ class AudioMFCCEncoder(ModalityEncoder):
 
     def _summarise_column(self, cells) -> tuple[np.ndarray, np.ndarray]:
         waves, missing = read_audio(cells, sample_rate=self.sample_rate)
+        present = np.flatnonzero(~missing)
+        # The shared front end, in dB relative to power 1 as librosa.feature.mfcc computes it.
+        logmels = log_mel_spectrograms([waves[i] for i in present], sample_rate=self.sample_rate,
+                                       n_fft=self.n_fft, hop_length=self.n_fft // 4,
+                                       n_mels=self.n_mels, reference="unit")
         out = np.full((len(cells), self.n_features_out_), np.nan, dtype=np.float32)
-        for row, wave in enumerate(waves):
-            if wave is not None:
-                out[row] = self._summarise(wave)
+        for row, logmel in zip(present, logmels, strict=True):
+            frames = self._frames(logmel)
+            out[row] = np.concatenate([_STATISTICS[s](frames, axis=1) for s in self.statistics])
         return out, missing
 
     def _scale(self, raw: np.ndarray) -> np.ndarray:
         if self.mean_ is None:
             return raw
-        return ((raw - self.mean_) / self.scale_).astype(np.float32)
+        return apply_standardizer(raw, self.mean_, self.scale_)
 
     def get_feature_names_out(self, input_features=None):
         """Names like ``mfcc3_mean`` or ``mfcc3_delta_std``.

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmlearn._columns import ColumnCells, read_audio
+from mmlearn._inputs.audio import LogMelInput
 from mmlearn.encoders._deep import COMMON_CONSTRAINTS, DeepEncoder
 from mmlearn.utils._sklearn_compat import Interval
 
 __all__ = ["AudioCNN", "AudioCNNEncoder"]
 
-# With max_frames=None the window covers this share of the fitted clips; the longest few
-# percent are cropped rather than making every clip pay for the outliers' padding.
-_FRAMES_PERCENTILE = 95
-# Upper bound of the learned window (about 4 s at 16 kHz with the default hop): memory grows
-# with n_samples * n_mels * frames. Pass max_frames explicitly for longer clips.
-_MAX_AUTO_FRAMES = 500
-# Dynamic range kept below each clip's loudest bin, in dB (librosa's default).
-_TOP_DB = 80.0
-_AMIN = 1e-10  # librosa.power_to_db's floor
-_CLIPS_PER_CHUNK = 256
 
 
 def _pool(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,6 +172,10 @@ class AudioCNNEncoder(DeepEncoder):
         masks (up to a tenth of the frames each), SpecAugment-style. It helps most on
         unseen speakers and recording conditions.
     embedding_dim : int, default=64
+    n_workers : int or None, default=None
+        DataLoader worker processes that decode file cells while the network trains and
+        embeds. None chooses 0 for cells held in memory (they are converted once per fit)
+        and one per spare core (at most 4) for file paths.
     max_epochs : int, default=40
     lr : float, default=2e-3
         AdamW learning rate.
@@ -241,8 +234,8 @@ class AudioCNNEncoder(DeepEncoder):
     (5,)
     """
 
-    _modality = "audio"
-    _module = AudioCNN
+    modality = "audio"
+    module_class = AudioCNN
     _parameter_constraints: dict = {
         **COMMON_CONSTRAINTS,
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
@@ -257,11 +250,10 @@ class AudioCNNEncoder(DeepEncoder):
         "augment": ["boolean"],
     }
 
-    def __init__(self, *, sample_rate=16000, n_mels=40, n_fft=512, hop_length=None,
-                 max_frames=None, clip_normalize=True, width=16, depth=3, dropout=0.3,
-                 augment=True, embedding_dim=64, max_epochs=40, lr=2e-3, batch_size=64,
-                 validation_fraction=0.1, patience=6, device="cpu", random_state=None,
-                 verbose=0):
+    def __init__(self, *, sample_rate=16000, n_mels=40, n_fft=512, hop_length=None, max_frames=None,
+                 clip_normalize=True, width=16, depth=3, dropout=0.3, augment=True,
+                 embedding_dim=64, n_workers=None, max_epochs=40, lr=2e-3, batch_size=64,
+                 validation_fraction=0.1, patience=6, device="cpu", random_state=None, verbose=0):
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.n_fft = n_fft
@@ -273,6 +265,7 @@ class AudioCNNEncoder(DeepEncoder):
         self.dropout = dropout
         self.augment = augment
         self.embedding_dim = embedding_dim
+        self.n_workers = n_workers
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -282,66 +275,11 @@ class AudioCNNEncoder(DeepEncoder):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _logmels(self, cells: ColumnCells) -> list[np.ndarray]:
-        """Each present clip's log-mel spectrogram ``(n_mels, frames)`` in dB, float32.
+    def build_input(self) -> LogMelInput:
+        return LogMelInput(sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
+                           hop_length=self.hop_length, max_frames=self.max_frames,
+                           clip_normalize=self.clip_normalize)
 
-        The same short-time Fourier transform as ``librosa.stft`` (periodic Hann window,
-        centred frames, zero padding) and the same dB conversion as
-        ``librosa.power_to_db(ref=np.max, top_db=80)``, computed for many clips at once:
-        one librosa call per clip cost about 3 ms, most of the conversion time of a column.
-        """
-        import librosa
-        from scipy.signal import get_window
-
-        waves, _ = read_audio(cells, sample_rate=self.sample_rate)
-        n_fft, hop = self.n_fft, self.hop_length_
-        bank = librosa.filters.mel(sr=self.sample_rate, n_fft=n_fft, n_mels=self.n_mels,
-                                   fmax=self.sample_rate / 2).astype(np.float32)
-        window = get_window("hann", n_fft, fftbins=True).astype(np.float32)
-        specs = []
-        # Frames of a chunk of clips are transformed together; chunks bound the memory.
-        for first in range(0, len(waves), _CLIPS_PER_CHUNK):
-            frames = []
-            for wave in waves[first:first + _CLIPS_PER_CHUNK]:
-                wave = np.asarray(wave, dtype=np.float32)
-                if wave.size < n_fft:
-                    wave = np.pad(wave, (0, n_fft - wave.size))
-                padded = np.pad(wave, n_fft // 2)
-                frames.append(np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop])
-            counts = np.cumsum([len(f) for f in frames])[:-1]
-            power = np.abs(np.fft.rfft(np.concatenate(frames) * window, axis=1)) ** 2
-            mel = power.astype(np.float32) @ bank.T
-            for clip in np.split(mel, counts):
-                db = 10.0 * np.log10(np.maximum(_AMIN, clip.T))
-                db -= 10.0 * np.log10(max(_AMIN, float(clip.max())))
-                db = np.maximum(db, db.max() - _TOP_DB)
-                if self.clip_normalize:
-                    db = db - db.mean(axis=1, keepdims=True)
-                specs.append(db.astype(np.float32))
-        return specs
-
-    def _prepare(self, cells: ColumnCells, *, fitting: bool) -> np.ndarray:
-        if fitting:
-            self.hop_length_ = self.hop_length or max(1, self.n_fft // 4)
-        specs = self._logmels(cells)
-        if fitting:
-            lengths = np.asarray([s.shape[1] for s in specs])
-            auto = int(np.ceil(np.percentile(lengths, _FRAMES_PERCENTILE)))
-            self.max_frames_ = int(self.max_frames or min(auto, _MAX_AUTO_FRAMES))
-            frames = np.concatenate(specs, axis=1).astype(np.float64)
-            self.mel_mean_ = frames.mean(axis=1)
-            std = frames.std(axis=1)
-            self.mel_scale_ = np.where(std > 1e-6, std, 1.0)
-        mean = self.mel_mean_.astype(np.float32)[:, np.newaxis]
-        scale = self.mel_scale_.astype(np.float32)[:, np.newaxis]
-        out = np.zeros((len(specs), 1 + self.n_mels, self.max_frames_), dtype=np.float32)
-        for row, spec in enumerate(specs):
-            start = max(0, (spec.shape[1] - self.max_frames_) // 2)
-            spec = spec[:, start:start + self.max_frames_]
-            out[row, 0, :spec.shape[1]] = 1.0
-            out[row, 1:, :spec.shape[1]] = (spec - mean) / scale
-        return out
-
-    def _module_params(self) -> dict:
-        return dict(n_mels=self.n_mels, embedding_dim=self.embedding_dim, width=self.width,
-                    depth=self.depth, dropout=self.dropout, augment=self.augment)
+    def architecture_params(self) -> dict:
+        return dict(embedding_dim=self.embedding_dim, width=self.width, depth=self.depth,
+                    dropout=self.dropout, augment=self.augment)

@@ -10,14 +10,10 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
-from mmlearn._torch import (
-    TRAINING_CONSTRAINTS,
-    check_device,
-    predict_batches,
-    seed_from,
-    seeded,
-)
-from mmlearn.heads.mlp import check_hidden_sizes, fit_standardizer, mlp_layers
+from mmlearn._nn.inference import predict_batches
+from mmlearn._nn.layers import check_hidden_sizes, mlp_layers
+from mmlearn._nn.standardize import fit_standardizer
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, train_net
 from mmlearn.utils._sklearn_compat import Interval, fit_context, validate_data
 
 __all__ = ["Autoencoder"]
@@ -57,55 +53,6 @@ class MLPAutoencoder(nn.Module):
         if self.training and self.noise > 0:
             x = x + (self.noise * self.feature_std) * torch.randn_like(x)
         return self.decoder(self.encoder(x))
-
-
-def build_reconstruction_net(
-    module: type[nn.Module],
-    *,
-    module_params: dict,
-    n_samples: int,
-    seed: int,
-    max_epochs: int,
-    lr: float,
-    batch_size: int,
-    validation_fraction: float | None,
-    patience: int,
-    device: str,
-    verbose: int,
-):
-    """A skorch regressor trained with MSE, with seeded early stopping on a random split.
-
-    The unsupervised sibling of :func:`mmlearn._torch.build_net`: the target is the input
-    itself, so the validation split is a plain (not stratified) seeded one. It is used
-    when it leaves at least one row on each side; otherwise the net trains for
-    ``max_epochs`` on everything.
-    """
-    from skorch import NeuralNetRegressor
-    from skorch.callbacks import EarlyStopping
-    from skorch.dataset import ValidSplit
-
-    n_valid = int(round((validation_fraction or 0) * n_samples))
-    use_valid = bool(validation_fraction) and 1 <= n_valid < n_samples
-    callbacks = []
-    if use_valid:
-        callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=patience, load_best=True)))
-    return NeuralNetRegressor(
-        module,
-        criterion=nn.MSELoss,
-        optimizer=torch.optim.AdamW,
-        lr=lr,
-        max_epochs=max_epochs,
-        batch_size=min(batch_size, n_samples),
-        train_split=ValidSplit(validation_fraction, stratified=False, random_state=seed)
-        if use_valid else None,
-        callbacks=callbacks,
-        iterator_train__shuffle=True,
-        device=device,
-        verbose=verbose,
-        warm_start=False,
-        **{f"module__{k}": v for k, v in module_params.items()},
-    )
 
 
 class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -255,24 +202,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
             self.scale_ = np.ones(X.shape[1], dtype=np.float32)
         inputs = self._scaled(X)
-        seed = seed_from(self.random_state)
-        with seeded(seed, device):
-            self.net_ = build_reconstruction_net(
-                MLPAutoencoder,
-                module_params=dict(n_features=X.shape[1], hidden_sizes=hidden_sizes,
-                                   embedding_dim=self.embedding_dim, dropout=self.dropout,
-                                   noise=self.noise, feature_std=inputs.std(axis=0).tolist()),
-                n_samples=len(inputs),
-                seed=seed,
-                max_epochs=self.max_epochs,
-                lr=self.lr,
-                batch_size=self.batch_size,
-                validation_fraction=self.validation_fraction,
-                patience=self.patience,
-                device=device,
-                verbose=self.verbose,
-            )
-            self.net_.fit(inputs, inputs)
+        self.net_ = train_net(
+            self, MLPAutoencoder,
+            module_params=dict(n_features=X.shape[1], hidden_sizes=hidden_sizes,
+                               embedding_dim=self.embedding_dim, dropout=self.dropout,
+                               noise=self.noise, feature_std=inputs.std(axis=0).tolist()),
+            X=inputs, y=inputs, device=device, task="reconstruct")
         self._n_features_out = self.embedding_dim
         return self
 

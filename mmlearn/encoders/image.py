@@ -9,18 +9,9 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import batch_slices, probe_images, read_images
+from mmlearn._inputs.image import as_size
 from mmlearn.encoders._base import ModalityEncoder
 from mmlearn.utils._sklearn_compat import Interval, fit_context
-
-
-def _as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, Integral):
-        return (int(size), int(size))
-    if len(size) != 2 or not all(isinstance(s, Integral) and s >= 1 for s in size):
-        raise ValueError(f"size must be a positive int or a pair (H, W) of them, got {size!r}.")
-    return (int(size[0]), int(size[1]))
 
 
 class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
@@ -74,7 +65,7 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
     1.0
     """
 
-    _modality = "image"
+    modality = "image"
     _parameter_constraints: dict = {
         "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
         "grayscale": ["boolean"],
@@ -105,7 +96,7 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
         """
         cells = self._read_column(X, y, reset=True)
         common_size, channels = probe_images(cells)
-        size = _as_size(self.size)
+        size = as_size(self.size)
         if size is None:
             if common_size is None:
                 raise ValueError(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmlearn._columns import ColumnCells, probe_images, read_images
+from mmlearn._inputs.image import ImageInput
 from mmlearn.encoders._deep import COMMON_CONSTRAINTS, DeepEncoder
-from mmlearn.encoders.image import _as_size
 from mmlearn.utils._sklearn_compat import Interval
 
 
@@ -86,6 +84,10 @@ class ImageCNNEncoder(DeepEncoder):
     augment : bool, default=False
         Light augmentation during fit: a random translation of up to 1/8 of the width.
     embedding_dim : int, default=64
+    n_workers : int or None, default=None
+        DataLoader worker processes that decode file cells while the network trains and
+        embeds. None chooses 0 for cells held in memory (they are converted once per fit)
+        and one per spare core (at most 4) for file paths.
     max_epochs : int, default=30
     lr : float, default=1e-3
         AdamW learning rate.
@@ -125,8 +127,8 @@ class ImageCNNEncoder(DeepEncoder):
     (5, 64)
     """
 
-    _modality = "image"
-    _module = ImageCNN
+    modality = "image"
+    module_class = ImageCNN
     _parameter_constraints: dict = {
         **COMMON_CONSTRAINTS,
         "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
@@ -137,10 +139,9 @@ class ImageCNNEncoder(DeepEncoder):
         "augment": ["boolean"],
     }
 
-    def __init__(self, size=None, *, grayscale=False, width=32, depth=2, dropout=0.2,
-                 augment=False, embedding_dim=64, max_epochs=30, lr=1e-3, batch_size=64,
-                 validation_fraction=0.1, patience=5, device="cpu", random_state=None,
-                 verbose=0):
+    def __init__(self, size=None, *, grayscale=False, width=32, depth=2, dropout=0.2, augment=False,
+                 embedding_dim=64, n_workers=None, max_epochs=30, lr=1e-3, batch_size=64,
+                 validation_fraction=0.1, patience=5, device="cpu", random_state=None, verbose=0):
         self.size = size
         self.grayscale = grayscale
         self.width = width
@@ -148,6 +149,7 @@ class ImageCNNEncoder(DeepEncoder):
         self.dropout = dropout
         self.augment = augment
         self.embedding_dim = embedding_dim
+        self.n_workers = n_workers
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -160,25 +162,9 @@ class ImageCNNEncoder(DeepEncoder):
     def _fixed_width(self) -> bool:
         return self.size is None
 
-    def _prepare(self, cells: ColumnCells, *, fitting: bool) -> np.ndarray:
-        if fitting:
-            common, channels = probe_images(cells)
-            size = _as_size(self.size) or common
-            if size is None:
-                raise ValueError(f"column {cells.name!r}: images have different sizes; "
-                                 "pass size=(H, W) to resize them to one size.")
-            self.image_size_ = size
-            self.n_channels_ = 1 if self.grayscale else channels
-        fixed = self.image_size_ if self.size is not None else None
-        images, _ = read_images(cells, size=fixed, n_channels=self.n_channels_)
-        if images.shape[1:3] != self.image_size_:
-            raise ValueError(
-                f"column {cells.name!r}: images of size {images.shape[1:3]} differ from the "
-                f"fitted size {self.image_size_}; pass size=(H, W) to resize them."
-            )
-        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    def build_input(self) -> ImageInput:
+        return ImageInput(self.size, grayscale=self.grayscale)
 
-    def _module_params(self) -> dict:
-        return dict(in_channels=self.n_channels_, embedding_dim=self.embedding_dim,
-                    width=self.width, depth=self.depth, dropout=self.dropout,
-                    augment=self.augment)
+    def architecture_params(self) -> dict:
+        return dict(embedding_dim=self.embedding_dim, width=self.width, depth=self.depth,
+                    dropout=self.dropout, augment=self.augment)

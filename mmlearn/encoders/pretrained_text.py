@@ -15,7 +15,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import read_texts
-from mmlearn._torch import check_device
+from mmlearn._nn.training import check_device
 from mmlearn.encoders._base import ModalityEncoder
 from mmlearn.utils._sklearn_compat import Interval, fit_context
 
@@ -173,7 +173,7 @@ class PretrainedTextEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
     ((3, 384), dtype('float32'))
     """
 
-    _modality = "text"
+    modality = "text"
     _parameter_constraints: dict = {
         "model": [None, str, os.PathLike],
         "batch_size": [Interval(Integral, 1, None, closed="left")],

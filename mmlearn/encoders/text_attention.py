@@ -122,6 +122,10 @@ class TextAttentionEncoder(TextDeepEncoder):
         The CountVectorizer token regex; unlike CountVectorizer's default it keeps
         one-character tokens ("a", "1").
     embedding_dim : int, default=64
+    n_workers : int or None, default=None
+        DataLoader worker processes that decode file cells while the network trains and
+        embeds. None chooses 0 for cells held in memory (they are converted once per fit)
+        and one per spare core (at most 4) for file paths.
     max_epochs : int, default=30
     lr : float, default=3e-3
         AdamW learning rate (the pre-norm layers train stably at this rate without warm-up).
@@ -169,7 +173,7 @@ class TextAttentionEncoder(TextDeepEncoder):
     (1,)
     """
 
-    _module = TextAttention
+    module_class = TextAttention
     _parameter_constraints: dict = {
         **COMMON_CONSTRAINTS,
         **TEXT_CONSTRAINTS,
@@ -178,9 +182,9 @@ class TextAttentionEncoder(TextDeepEncoder):
         "feedforward_dim": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, n_heads=4, *, num_layers=2, feedforward_dim=128, token_dim=64,
-                 dropout=0.1, word_dropout=0.1, max_length=128, max_features=None, min_df=2,
-                 lowercase=True, token_pattern=DEFAULT_TOKEN_PATTERN, embedding_dim=64,
+    def __init__(self, n_heads=4, *, num_layers=2, feedforward_dim=128, token_dim=64, dropout=0.1,
+                 word_dropout=0.1, max_length=128, max_features=None, min_df=2, lowercase=True,
+                 token_pattern=DEFAULT_TOKEN_PATTERN, embedding_dim=64, n_workers=None,
                  max_epochs=30, lr=3e-3, batch_size=64, validation_fraction=0.1, patience=5,
                  device="cpu", random_state=None, verbose=0):
         self.n_heads = n_heads
@@ -195,6 +199,7 @@ class TextAttentionEncoder(TextDeepEncoder):
         self.lowercase = lowercase
         self.token_pattern = token_pattern
         self.embedding_dim = embedding_dim
+        self.n_workers = n_workers
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -211,7 +216,7 @@ class TextAttentionEncoder(TextDeepEncoder):
                 "each attention head gets token_dim / n_heads dimensions."
             )
 
-    def _module_params(self) -> dict:
-        return dict(**self._text_module_params(), n_heads=self.n_heads,
+    def architecture_params(self) -> dict:
+        return dict(**self.text_architecture_params(), n_heads=self.n_heads,
                     num_layers=self.num_layers, feedforward_dim=self.feedforward_dim,
-                    max_length=self.max_length_)
+                    max_length=self.max_length)

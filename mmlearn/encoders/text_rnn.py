@@ -123,6 +123,10 @@ class TextRNNEncoder(TextDeepEncoder):
         The CountVectorizer token regex; unlike CountVectorizer's default it keeps
         one-character tokens ("a", "1"), which carry meaning in order.
     embedding_dim : int, default=64
+    n_workers : int or None, default=None
+        DataLoader worker processes that decode file cells while the network trains and
+        embeds. None chooses 0 for cells held in memory (they are converted once per fit)
+        and one per spare core (at most 4) for file paths.
     max_epochs : int, default=30
     lr : float, default=3e-3
         AdamW learning rate.
@@ -170,7 +174,7 @@ class TextRNNEncoder(TextDeepEncoder):
     True
     """
 
-    _module = TextRNN
+    module_class = TextRNN
     _parameter_constraints: dict = {
         **COMMON_CONSTRAINTS,
         **TEXT_CONSTRAINTS,
@@ -183,10 +187,9 @@ class TextRNNEncoder(TextDeepEncoder):
 
     def __init__(self, cell="gru", *, bidirectional=True, pooling="max", hidden_size=64,
                  num_layers=1, token_dim=64, dropout=0.2, word_dropout=0.1, max_length=128,
-                 max_features=None, min_df=2, lowercase=True,
-                 token_pattern=DEFAULT_TOKEN_PATTERN, embedding_dim=64, max_epochs=30, lr=3e-3,
-                 batch_size=64, validation_fraction=0.1, patience=5, device="cpu",
-                 random_state=None, verbose=0):
+                 max_features=None, min_df=2, lowercase=True, token_pattern=DEFAULT_TOKEN_PATTERN,
+                 embedding_dim=64, n_workers=None, max_epochs=30, lr=3e-3, batch_size=64,
+                 validation_fraction=0.1, patience=5, device="cpu", random_state=None, verbose=0):
         self.cell = cell
         self.bidirectional = bidirectional
         self.pooling = pooling
@@ -201,6 +204,7 @@ class TextRNNEncoder(TextDeepEncoder):
         self.lowercase = lowercase
         self.token_pattern = token_pattern
         self.embedding_dim = embedding_dim
+        self.n_workers = n_workers
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -210,7 +214,7 @@ class TextRNNEncoder(TextDeepEncoder):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _module_params(self) -> dict:
-        return dict(**self._text_module_params(), hidden_size=self.hidden_size,
+    def architecture_params(self) -> dict:
+        return dict(**self.text_architecture_params(), hidden_size=self.hidden_size,
                     num_layers=self.num_layers, cell=self.cell,
                     bidirectional=self.bidirectional, pooling=self.pooling)

@@ -7,28 +7,41 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
-from sklearn.base import ClassifierMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
+from sklearn.base import (
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    clone,
+)
 from sklearn.utils.validation import check_is_fitted
 
-from mmlearn._columns import ColumnCells, batch_slices
-from mmlearn._torch import TRAINING_CONSTRAINTS, check_device, encode_labels, train_classifier
-from mmlearn.encoders._deep import DeepEncoder
-from mmlearn.fusion._missing import describe_columns, missing_rows
-from mmlearn.fusion._routing import ModalityRoutes
+from mmlearn._columns import ColumnCells, as_cells
+from mmlearn._inputs.tabular import TableRows, TabularInput
+from mmlearn._nn.data import CellDataset, Source, loader_params, resolve_workers
+from mmlearn._nn.inference import run_net
+from mmlearn._nn.layers import check_hidden_sizes
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, encode_labels, train_net
+from mmlearn.fusion._missing import check_missing, describe_columns
+from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
 from mmlearn.fusion.ops import FUSION_OPS, JointNetwork, TabularMLP
-from mmlearn.heads.mlp import check_hidden_sizes
 from mmlearn.utils._sklearn_compat import (
     Interval,
     StrOptions,
     fit_context,
     num_samples,
-    safe_indexing,
     validate_data,
 )
 
-__all__ = ["JointFusion"]
+__all__ = ["JointFusion", "is_deep_encoder"]
+
+
+def is_deep_encoder(encoder: object) -> bool:
+    """Whether ``encoder`` plugs into a network as a branch of its own (deep encoders and
+    third-party encoders with the same public surface: ``modality``, ``embedding_dim``,
+    ``make_input()``, ``make_module(input, n_classes)``)."""
+    return all(hasattr(encoder, name) for name in
+               ("modality", "embedding_dim", "make_input", "make_module"))
 
 
 def _describe_cell(cell: object) -> str:
@@ -59,18 +72,19 @@ def _wrong_kind(modality: str, cell: object) -> str | None:
 
 
 class _Branch:
-    """One route of a fitted JointFusion: how its column(s) become the network's input.
+    """One route of a fitted JointFusion: its fitted input, and the module that reads it.
 
-    A deep encoder (:class:`~mmlearn.encoders._deep.DeepEncoder`) contributes its module and
-    its ``_prepare``; any other transformer (or ``"passthrough"``) is fitted here, and its
-    standardised features feed a :class:`~mmlearn.fusion.ops.TabularMLP`.
+    A deep encoder contributes its own input (``make_input()``) and module
+    (``make_module()``); any other transformer (or ``"passthrough"``) becomes a
+    :class:`~mmlearn._inputs.tabular.TabularInput` whose standardised features feed a
+    :class:`~mmlearn.fusion.ops.TabularMLP`.
     """
 
     def __init__(self, name: str, encoder: object, columns: object):
         self.name = name
         self.columns = columns
-        self.deep = isinstance(encoder, DeepEncoder)
         self.encoder = encoder
+        self.deep = is_deep_encoder(encoder)
 
     def where(self, part: object = None) -> str:
         """``JointFusion: branch 'name' (column 'col')``, the prefix of its error messages."""
@@ -78,134 +92,63 @@ class _Branch:
             self.column_desc_ = describe_columns(part, repr(self.columns))
         return f"JointFusion: branch {self.name!r} (column {self.column_desc_})"
 
-    def _error(self, exc: Exception) -> Exception:
+    def error(self, exc: Exception) -> Exception:
         if str(exc).startswith("JointFusion"):
             return exc
         kind = TypeError if isinstance(exc, TypeError) else ValueError
         return kind(f"{self.where()}: {exc}")
 
-    # ------------------------------------------------------------------------ fitting
-    def fit(self, part: object, y: np.ndarray, present: np.ndarray, *, fusion_dim: int,
-            dropout: float) -> np.ndarray:
-        """Fit on the present rows ``present``; returns the inputs of those rows."""
-        self.where(part)
-        try:
-            inputs = (self._fit_deep(part, present) if self.deep
-                      else self._fit_tabular(part, y, present, fusion_dim, dropout))
-        except (ValueError, TypeError) as exc:
-            raise self._error(exc) from exc
-        self.tail_, self.dtype_ = inputs.shape[1:], inputs.dtype
-        return inputs
-
-    def _fit_deep(self, part: object, present: np.ndarray) -> np.ndarray:
-        encoder = clone(self.encoder)
-        encoder._validate_params()
-        cells = encoder._read_column(part, reset=True)
-        self._check_kind(encoder, cells, present)
-        inputs = encoder._prepare(cells.subset(present), fitting=True)
-        self.estimator_ = encoder
-        self.spec_ = (type(encoder)._module, encoder._module_params(), encoder.embedding_dim)
-        return inputs
-
-    def _fit_tabular(self, part, y, present, fusion_dim, dropout) -> np.ndarray:
-        if isinstance(self.encoder, str):
-            if self.encoder != "passthrough":
-                raise ValueError(
-                    f"{self.where()}: an encoder must be an estimator or 'passthrough', "
-                    f"got {self.encoder!r}."
-                )
-            estimator = "passthrough"
-            features = self._passthrough(safe_indexing(part, present, axis=0))
-        else:
-            estimator = clone(self.encoder)
-            rows = safe_indexing(part, present, axis=0)
-            features = estimator.fit_transform(rows, safe_indexing(y, present))
-        features = self._dense(features)
-        self.estimator_ = estimator
-        # NaN-aware: a transformer such as StandardScaler passes NaN cells through.
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(features, axis=0, dtype=np.float64) if len(features) else 0.0
-            scale = np.nanstd(features, axis=0, dtype=np.float64) if len(features) else 1.0
-        mean = np.nan_to_num(np.atleast_1d(mean), nan=0.0)
-        scale = np.nan_to_num(np.atleast_1d(scale), nan=1.0)
-        # A constant feature carries no signal: centre it without amplifying float noise.
-        scale[scale < 1e-8 * np.maximum(1.0, np.abs(mean))] = 1.0
-        self.mean_, self.scale_ = mean.astype(np.float32), scale.astype(np.float32)
-        self.spec_ = (TabularMLP, dict(n_features=features.shape[1], embedding_dim=fusion_dim,
-                                       dropout=dropout), fusion_dim)
-        return self._standardize(features)
-
-    def _check_kind(self, encoder: DeepEncoder, cells: ColumnCells, present: np.ndarray):
-        if not len(present):
-            return
-        problem = _wrong_kind(encoder._modality, cells.cells[present[0]])
-        if problem:
-            article = "an" if encoder._modality[0] in "aeiou" else "a"
-            raise ValueError(
-                f"JointFusion: branch {self.name!r} has {type(encoder).__name__}, {article} "
-                f"{encoder._modality} encoder, but its column {cells.name!r} holds {problem}; "
-                f"route a column of {encoder._modality} cells to it."
-            )
-
-    # ---------------------------------------------------------------------- inference
-    def read(self, part: object) -> object:
-        """What :meth:`encode` reads rows from: the column's cells, or the selection."""
+    def cells(self, part: object) -> ColumnCells | TableRows:
+        """The rows of this branch's column(s), as its input reads them."""
         if not self.deep:
-            return part
+            return TableRows(part, self.column_desc_)
         try:
-            cells = self.estimator_._read_column(part, reset=False)
+            cells = as_cells(part, kind=self.encoder.modality, default_name=self.name)
         except (ValueError, TypeError) as exc:
-            raise self._error(exc) from exc
-        self._check_kind(self.estimator_, cells, np.flatnonzero(~cells.missing_mask()))
+            raise self.error(exc) from exc
+        present = np.flatnonzero(~cells.missing_mask())
+        if len(present):
+            problem = _wrong_kind(self.encoder.modality, cells.cells[present[0]])
+            if problem:
+                modality = self.encoder.modality
+                article = "an" if modality[0] in "aeiou" else "a"
+                raise ValueError(
+                    f"JointFusion: branch {self.name!r} has {type(self.encoder).__name__}, "
+                    f"{article} {modality} encoder, but its column {cells.name!r} holds "
+                    f"{problem}; route a column of {modality} cells to it."
+                )
         return cells
 
-    def encode(self, source: object, present: np.ndarray, n_rows: int) -> np.ndarray:
-        """Network inputs of the rows ``present`` of ``source`` (all ``n_rows`` if none is).
-
-        With no present row, ``n_rows`` rows of zeros: the network never feeds them to
-        this branch.
-        """
-        if not len(present):
-            return np.zeros((n_rows, *self.tail_), dtype=self.dtype_)
+    def fit(self, part: object, y: np.ndarray, present: np.ndarray, *, n_classes: int,
+            fusion_dim: int, dropout: float) -> ColumnCells | TableRows:
+        """Fit the input on the present rows; returns the branch's cells (all rows)."""
+        self.where(part)
+        if self.deep:
+            self.estimator_ = clone(self.encoder)
+            input_ = self.estimator_.make_input()
+        else:
+            input_ = TabularInput(self.encoder)
+        cells = self.cells(part)
+        rows = np.flatnonzero(present)
         try:
-            if self.deep:
-                return self.estimator_._prepare(source.subset(present), fitting=False)
-            rows = safe_indexing(source, present, axis=0)
-            features = (self._passthrough(rows) if isinstance(self.estimator_, str)
-                        else self.estimator_.transform(rows))
-            return self._standardize(self._dense(features))
+            input_.fit(cells.subset(rows), y[rows])
         except (ValueError, TypeError) as exc:
-            raise self._error(exc) from exc
+            raise self.error(exc) from exc
+        self.input_ = input_
+        if self.deep:
+            module, params = self.estimator_.make_module(input_, n_classes)
+            self.spec_ = (module, params, self.estimator_.embedding_dim)
+        else:
+            self.estimator_ = input_.estimator_
+            self.spec_ = (TabularMLP, dict(input_.module_params(), embedding_dim=fusion_dim,
+                                           dropout=dropout), fusion_dim)
+        return cells
 
-    # ------------------------------------------------------------------------ helpers
-    @staticmethod
-    def _passthrough(rows: object) -> np.ndarray:
-        return np.asarray(rows, dtype=np.float64).reshape(num_samples(rows), -1)
-
-    def _dense(self, features: object) -> np.ndarray:
-        features = features.toarray() if sp.issparse(features) else np.asarray(features)
-        if features.ndim == 1:
-            features = features[:, np.newaxis]
-        features = features.astype(np.float32)
-        if np.isinf(features).any():
-            raise ValueError(f"{self.where()}: the encoder's features contain infinity.")
-        return features
-
-    def _standardize(self, features: np.ndarray) -> np.ndarray:
-        if features.shape[1] != self.mean_.shape[0]:
-            raise ValueError(
-                f"{self.where()}: the encoder gives {features.shape[1]} features, "
-                f"fit gave {self.mean_.shape[0]}."
-            )
-        scaled = (features - self.mean_) / self.scale_
-        # Remaining NaN cells (a row with only some columns missing) get the training mean.
-        return np.ascontiguousarray(np.nan_to_num(scaled, nan=0.0), dtype=np.float32)
-
-
-def _scatter(inputs: np.ndarray, present: np.ndarray, n_rows: int) -> np.ndarray:
-    full = np.zeros((n_rows, *inputs.shape[1:]), dtype=inputs.dtype)
-    full[present] = inputs
-    return full
+    def source(self, cells, present: np.ndarray, *, convert_once: bool) -> Source:
+        try:
+            return Source(self.input_, cells, present, convert_once=convert_once)
+        except (ValueError, TypeError) as exc:
+            raise self.error(exc) from exc
 
 
 class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin,
@@ -258,6 +201,10 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         Hidden layers of the classification head (ReLU, dropout); ``()`` is linear.
     dropout : float, default=0.1
         Dropout in the head, the tabular branches and the attention op.
+    missing : {"impute", "raise"}, default="impute"
+        Rows that miss a modality (every cell of its columns None/NaN): ``"impute"``
+        lets the fusion op ignore the absent branch (see Notes); ``"raise"`` raises a
+        ``ValueError`` naming the modality and the first such rows, in fit and predict.
     modality_dropout : float, default=0.1
         During training, each present modality of each row is hidden at this rate (never
         all of a row's present modalities), so that the network learns to predict from any
@@ -276,6 +223,10 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         trains for ``max_epochs`` on all rows.
     patience : int, default=5
         Epochs without a lower validation loss before stopping (best weights are kept).
+    n_workers : int or None, default=None
+        DataLoader worker processes that decode file cells (image/audio paths) while the
+        network trains and predicts. None chooses 0 when every column is held in memory
+        (converted once per fit) and one per spare core (at most 4) for file paths.
     device : str, default="cpu"
         A torch device such as "cuda".
     random_state : int, RandomState or None, default=None
@@ -291,8 +242,11 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
     classes_ : ndarray of shape (n_classes,)
         Labels seen in fit, in the user's label space.
     branches_ : list
-        One fitted branch per route, in order; ``branches_[i].estimator_`` is the route's
-        fitted encoder clone (or transformer, or ``"passthrough"``).
+        One fitted branch per route, in order: ``branches_[i].input_`` is its fitted
+        modality input (image size, vocabulary, log-mel statistics, or a transformer's
+        standardised features) and ``branches_[i].estimator_`` the route's encoder clone
+        (deep encoders: unfitted, its network lives in ``net_``) or fitted transformer
+        (or ``"passthrough"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when X is a DataFrame with string column names.
@@ -334,26 +288,27 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
 
     _routes_attr = "encoders"
     _parameter_constraints: dict = {
-        "encoders": [list, tuple],
+        **fusion_constraints("encoders"),
         "fusion_op": [StrOptions(set(FUSION_OPS))],
         "fusion_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_sizes": [tuple, list],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "rank": [Interval(Integral, 1, None, closed="left")],
+        "n_workers": [None, Interval(Integral, 0, None, closed="left")],
         **TRAINING_CONSTRAINTS,
     }
 
     def __init__(self, encoders, *, fusion_op="concat", fusion_dim=64, hidden_sizes=(64,),
-                 dropout=0.1, modality_dropout=0.1, n_heads=4, rank=4, max_epochs=30, lr=1e-3,
-                 batch_size=64, validation_fraction=0.1, patience=5, device="cpu",
-                 random_state=None, verbose=0):
+                 dropout=0.1, missing="impute", modality_dropout=0.1, n_heads=4, rank=4,
+                 max_epochs=30, lr=1e-3, batch_size=64, validation_fraction=0.1, patience=5,
+                 n_workers=None, device="cpu", random_state=None, verbose=0):
         self.encoders = encoders
         self.fusion_op = fusion_op
         self.fusion_dim = fusion_dim
         self.hidden_sizes = hidden_sizes
         self.dropout = dropout
+        self.missing = missing
         self.modality_dropout = modality_dropout
         self.n_heads = n_heads
         self.rank = rank
@@ -362,6 +317,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.n_workers = n_workers
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -377,22 +333,28 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         validate_data(self, X, skip_check_array=True, reset=reset)
         if num_samples(X) == 0:
             raise ValueError("JointFusion: X has 0 rows; need at least 1 sample.")
+        if X.ndim == 2 and X.shape[1] == 0:
+            raise ValueError(
+                f"JointFusion: 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+            )
         return X
 
-    def _select(self, X: object, name: str, columns: object) -> object:
-        if callable(columns):
-            columns = columns(X)
-        try:
-            return safe_indexing(X, columns, axis=1)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ValueError(
-                f"JointFusion: branch {name!r} cannot select columns {columns!r} from X: {exc}"
-            ) from exc
+    def _parts(self, X: object, routes, *, fitting: bool):
+        """Each route's selected columns and the rows that miss its modality."""
+        parts, absent = [], []
+        for name, _, columns in routes:
+            part = select_columns(X, columns, owner="JointFusion", name=name)
+            where = (f"JointFusion: branch {name!r} "
+                     f"(column {describe_columns(part, repr(columns))}): the modality")
+            absent.append(check_missing(part, where=where, missing=self.missing,
+                                        fitting=fitting))
+            parts.append(part)
+        return parts, np.stack([~a for a in absent], axis=1)
 
     # --------------------------------------------------------------------------- fit
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
-        """Fit each branch's input conversion, then train the whole network.
+        """Fit each branch's input, then train the whole network.
 
         Parameters
         ----------
@@ -412,8 +374,8 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
     def fit_transform(self, X, y=None):
         """Fit, then return the fused vectors of the training rows.
 
-        The same as ``fit(X, y).transform(X)``, without converting the cells (decoding
-        images, computing spectrograms) a second time.
+        The same as ``fit(X, y).transform(X)``; columns held in memory are converted
+        (images decoded, spectrograms computed) only once.
 
         Parameters
         ----------
@@ -424,13 +386,13 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         -------
         fused : ndarray of shape (n_samples, n_features_out), float32
         """
-        inputs = self._fit(X, y)
-        out = np.empty((len(inputs["present"]), self._n_features_out), dtype=np.float32)
-        self._forward(inputs, "embed", out)
-        return out
+        dataset = self._fit(X, y)
+        if dataset.reads_files():
+            return self.transform(X)
+        return self._apply(dataset, "embed", self._n_features_out)
 
-    def _fit(self, X, y) -> dict[str, np.ndarray]:
-        """Fit everything; returns the network's input arrays of the training rows."""
+    def _fit(self, X, y) -> CellDataset:
+        """Fit everything; returns the training dataset."""
         if y is None:
             raise ValueError(
                 "JointFusion requires y to be passed, but the target y is None: the network "
@@ -448,78 +410,54 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         n = num_samples(X)
         if num_samples(y) != n:
             raise ValueError(f"JointFusion: y has {num_samples(y)} rows but X has {n}.")
-        self.classes_, y_encoded = encode_labels(y)
-
-        branches, inputs, present = [], {}, []
-        for m, (name, encoder, columns) in enumerate(self.encoders):
-            part = self._select(X, name, columns)
-            absent = missing_rows(part)
+        classes, y_encoded = encode_labels(y)
+        parts, present = self._parts(X, self.encoders, fitting=True)
+        branches, sources = [], {}
+        for m, ((name, encoder, columns), part) in enumerate(
+                zip(self.encoders, parts, strict=True)):
             branch = _Branch(name, encoder, columns)
-            if absent.all():
-                raise ValueError(
-                    f"{branch.where(part)}: the modality is missing in every training row "
-                    f"({n}); nothing to learn from: drop this branch or supply some values."
-                )
-            rows = np.flatnonzero(~absent)
-            # The user's labels as a 1-D array, for supervised transformers (a target encoder).
-            fitted = branch.fit(part, self.classes_[y_encoded], rows, fusion_dim=self.fusion_dim,
-                                dropout=self.dropout)
-            inputs[f"x{m}"] = _scatter(fitted, rows, n)
-            present.append(~absent)
+            # The user's labels, for supervised transformers (a target encoder).
+            cells = branch.fit(part, classes[y_encoded], present[:, m],
+                               n_classes=len(classes), fusion_dim=self.fusion_dim,
+                               dropout=self.dropout)
+            sources[f"x{m}"] = branch.source(cells, present[:, m], convert_once=True)
             branches.append(branch)
-        inputs["present"] = np.stack(present, axis=1)
-        self.branches_ = branches
-
-        # Tensors (zero-copy views): skorch's data loader then indexes and stacks them
-        # without converting every sample from NumPy, a few percent of a CPU epoch.
-        self.net_ = train_classifier(
+        dataset = CellDataset(sources, y=y_encoded, extra={"present": present})
+        net = train_net(
             self, JointNetwork,
             module_params=dict(
-                branches=[b.spec_ for b in branches], n_classes=len(self.classes_),
+                branches=[b.spec_ for b in branches], n_classes=len(classes),
                 fusion_op=self.fusion_op, fusion_dim=self.fusion_dim,
                 hidden_sizes=hidden_sizes, dropout=self.dropout,
                 modality_dropout=self.modality_dropout, n_heads=self.n_heads,
                 rank=self.rank),
-            X={key: torch.from_numpy(value) for key, value in inputs.items()},
-            y=y_encoded, device=device)
-        self._n_features_out = self.net_.module_.fusion.out_dim
-        return inputs
-
-    def _forward(self, arrays: dict[str, np.ndarray], method: str, out: np.ndarray) -> None:
-        """Write the module's ``method`` of every row of ``arrays`` into ``out``, in batches."""
-        module = self.net_.module_
-        module.eval()
-        fn = getattr(module, method)
-        device = self.net_.device
-        with torch.inference_mode():
-            for batch in batch_slices(len(out), self.batch_size):
-                tensors = {key: torch.as_tensor(value[batch]).to(device)
-                           for key, value in arrays.items()}
-                out[batch] = fn(**tensors).float().cpu().numpy()
+            X=dataset, y=y_encoded, device=device,
+            loader_params=loader_params(resolve_workers(self.n_workers, dataset)))
+        # Fitted attributes appear together, once training has succeeded.
+        self.classes_ = classes
+        self.branches_ = branches
+        self.net_ = net
+        self._n_features_out = net.module_.fusion.out_dim
+        return dataset
 
     # --------------------------------------------------------------------- inference
+    def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
+        return run_net(self.net_, method, dataset, width=width, batch_size=self.batch_size,
+                       n_workers=self.n_workers)
+
     def _run(self, X, method: str, width: int) -> np.ndarray:
         check_is_fitted(self)
         X = self._read_table(X, reset=False)
-        n = num_samples(X)
-        sources, absent = [], []
-        for branch in self.branches_:
-            part = self._select(X, branch.name, branch.columns)
-            absent.append(missing_rows(part))
-            sources.append(branch.read(part))
-        present = np.stack([~a for a in absent], axis=1)
-        out = np.empty((n, width), dtype=np.float32)
-        # Inputs are converted a chunk of rows at a time, so peak memory stays near one
-        # chunk of decoded images/spectrograms rather than the whole table.
-        for rows in batch_slices(n, max(self.batch_size, 1024)):
-            size = rows.stop - rows.start
-            arrays = {"present": present[rows]}
-            for m, (branch, source) in enumerate(zip(self.branches_, sources, strict=True)):
-                here = np.flatnonzero(present[rows, m])
-                encoded = branch.encode(source, rows.start + here, size)
-                arrays[f"x{m}"] = _scatter(encoded, here, size) if len(here) else encoded
-            self._forward(arrays, method, out[rows])
-        return out
+        routes = [(b.name, b.encoder, b.columns) for b in self.branches_]
+        parts, present = self._parts(X, routes, fitting=False)
+        sources = {}
+        for m, (branch, part) in enumerate(zip(self.branches_, parts, strict=True)):
+            branch.where(part)
+            # Converted batch by batch as the loader draws them: memory stays near one
+            # batch of decoded inputs.
+            sources[f"x{m}"] = branch.source(branch.cells(part), present[:, m],
+                                             convert_once=False)
+        return self._apply(CellDataset(sources, extra={"present": present}), method, width)
 
     def transform(self, X):
         """The fused vector of each row (the head's input).

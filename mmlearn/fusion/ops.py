@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from mmlearn.heads.mlp import mlp_layers
+from mmlearn._nn.layers import mlp_layers
+from mmlearn.fusion._dropout import dropout_mask
 
 __all__ = [
     "FUSION_OPS",
@@ -160,20 +160,32 @@ def make_fusion(op: str, n_modalities: int, dim: int, *, n_heads: int = 4,
     raise ValueError(f"fusion_op must be one of {FUSION_OPS}, got {op!r}.")
 
 
-def drop_modalities(present: torch.Tensor, rate: float) -> torch.Tensor:
+def drop_modalities(present: torch.Tensor, rate: float, *,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Hide each present modality of each row with probability ``rate`` (training only).
 
     A row never loses all of its present modalities: if every one was drawn, one of them,
-    chosen at random, is kept. Rows that had none stay empty.
+    chosen at random, is kept. Rows that had none stay empty. The rule is
+    :func:`mmlearn.fusion._dropout.dropout_mask`, the one EarlyFusion and LateFusion apply
+    with NumPy draws; here the draws are torch's, on ``present``'s device.
+
+    Parameters
+    ----------
+    present : bool torch.Tensor of shape (batch, n_modalities)
+    rate : float in [0, 1)
+    generator : torch.Generator, default=None
+        Draws from this generator (on ``present``'s device) instead of torch's global one.
+
+    Returns
+    -------
+    kept : bool torch.Tensor of shape (batch, n_modalities)
+        ``present`` itself when ``rate <= 0`` (nothing is drawn).
     """
     if rate <= 0:
         return present
-    kept = present & (torch.rand(present.shape, device=present.device) >= rate)
-    emptied = present.any(dim=1) & ~kept.any(dim=1)
-    # Random scores restricted to the present modalities; the best one is restored.
-    scores = torch.rand(present.shape, device=present.device).masked_fill(~present, -1.0)
-    restore = F.one_hot(scores.argmax(dim=1), present.shape[1]).bool() & emptied.unsqueeze(1)
-    return kept | restore
+    hide = torch.rand(present.shape, device=present.device, generator=generator)
+    pick = torch.rand(present.shape, device=present.device, generator=generator)
+    return dropout_mask(present, rate, hide, pick)
 
 
 class TabularMLP(nn.Module):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
@@ -10,45 +10,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from mmlearn._torch import (
-    TRAINING_CONSTRAINTS,
-    check_device,
-    encode_labels,
-    predict_batches,
-    train_classifier,
-)
+from mmlearn._nn.inference import predict_batches
+from mmlearn._nn.layers import check_hidden_sizes, mlp_layers
+from mmlearn._nn.standardize import fit_standardizer
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, encode_labels, train_net
 from mmlearn.utils._sklearn_compat import Interval, fit_context, validate_data
 
 __all__ = ["MLPHead"]
-
-
-def mlp_layers(n_in: int, hidden_sizes: tuple[int, ...], dropout: float) -> list[nn.Module]:
-    """Linear -> ReLU -> Dropout for each hidden size (the output layer is the caller's)."""
-    layers: list[nn.Module] = []
-    for width in hidden_sizes:
-        layers += [nn.Linear(n_in, width), nn.ReLU(), nn.Dropout(dropout)]
-        n_in = width
-    return layers
-
-
-def check_hidden_sizes(hidden_sizes: object) -> tuple[int, ...]:
-    """``hidden_sizes`` as a tuple of positive ints, else a ValueError that says what it got."""
-    sizes = tuple(hidden_sizes)
-    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(
-            f"hidden_sizes must be a sequence of positive ints, got {hidden_sizes!r}."
-        )
-    return tuple(int(s) for s in sizes)
-
-
-def fit_standardizer(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and scale of ``X`` (scale 1 where a feature is constant)."""
-    mean = X.mean(axis=0, dtype=np.float64)
-    scale = X.std(axis=0, dtype=np.float64)
-    # A constant feature (an always-white image border) carries no signal: leave it unscaled
-    # rather than dividing by ~0 and amplifying float noise.
-    scale[scale < 1e-8 * np.maximum(1.0, np.abs(mean))] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
 
 
 class MLP(nn.Module):
@@ -192,7 +160,7 @@ class MLPHead(ClassifierMixin, BaseEstimator):
             self.mean_ = np.zeros(X.shape[1], dtype=np.float32)
             self.scale_ = np.ones(X.shape[1], dtype=np.float32)
         inputs = self._scaled(X)
-        self.net_ = train_classifier(
+        self.net_ = train_net(
             self, MLP,
             module_params=dict(n_features=X.shape[1], n_classes=len(self.classes_),
                                hidden_sizes=hidden_sizes, dropout=self.dropout),

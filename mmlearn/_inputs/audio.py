@@ -1,0 +1,98 @@
+"""Audio cells (waveforms or WAV/FLAC paths) -> standardised log-mel batches with a frame mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmlearn._columns import ColumnCells, batch_slices, read_audio
+from mmlearn._inputs.base import ModalityInput
+from mmlearn._nn.logmel import log_mel_spectrograms
+from mmlearn._nn.standardize import RunningMoments
+
+__all__ = ["LogMelInput"]
+
+# With max_frames=None the window covers this share of the fitted clips; the longest few
+# percent are cropped rather than making every clip pay for the outliers' padding.
+_FRAMES_PERCENTILE = 95
+# Upper bound of the learned window (about 4 s at 16 kHz with the default hop): memory grows
+# with n_samples * n_mels * frames. Pass max_frames explicitly for longer clips.
+_MAX_AUTO_FRAMES = 500
+# Clips decoded and transformed together while fitting the statistics.
+_FIT_CHUNK = 256
+
+
+@dataclass(eq=False, kw_only=True)
+class LogMelInput(ModalityInput):
+    """Log-mel spectrograms, standardised per band, padded or cropped to a learned length.
+
+    Each clip becomes a log-mel spectrogram in dB relative to its loudest bin
+    (:func:`~mmlearn._nn.logmel.log_mel_spectrograms`), optionally minus its own mean level
+    per band (``clip_normalize``), then standardised per band with statistics learned in
+    :meth:`fit`. A converted batch is ``(n, 1 + n_mels, max_frames_)`` float32: row 0 is the
+    frame mask (1 for a real frame, 0 for padding), rows 1.. the spectrogram. Shorter clips
+    are padded at the end; longer ones cropped to their central ``max_frames_`` frames.
+
+    Parameters
+    ----------
+    sample_rate, n_mels, n_fft : int
+    hop_length : int or None
+        None is ``n_fft // 4``.
+    max_frames : int or None
+        None learns it: the 95th percentile of the fitted clips' frame counts, at most 500.
+    clip_normalize : bool
+
+    Attributes
+    ----------
+    hop_length_, max_frames_ : int
+    mel_mean_, mel_scale_ : ndarray of shape (n_mels,)
+        Per-band mean and standard deviation (1 where constant) over the fitted frames.
+    """
+
+    kind = "audio"
+
+    sample_rate: int
+    n_mels: int = 40
+    n_fft: int = 512
+    hop_length: int | None = None
+    max_frames: int | None = None
+    clip_normalize: bool = True
+
+    def _spectrograms(self, cells: ColumnCells) -> list[np.ndarray]:
+        waves, _ = read_audio(cells, sample_rate=self.sample_rate)
+        specs = log_mel_spectrograms(waves, sample_rate=self.sample_rate, n_fft=self.n_fft,
+                                     hop_length=self.hop_length_, n_mels=self.n_mels)
+        if self.clip_normalize:
+            specs = [s - s.mean(axis=1, keepdims=True) for s in specs]
+        return specs
+
+    def fit(self, cells: ColumnCells, y=None) -> LogMelInput:
+        self.hop_length_ = self.hop_length or max(1, self.n_fft // 4)
+        # Statistics accumulate chunk by chunk: a column of files is never held decoded.
+        moments, lengths = RunningMoments(), []
+        for rows in batch_slices(len(cells), _FIT_CHUNK):
+            for spec in self._spectrograms(cells.subset(np.arange(rows.start, rows.stop))):
+                moments.update(spec.T)
+                lengths.append(spec.shape[1])
+        auto = int(np.ceil(np.percentile(lengths, _FRAMES_PERCENTILE)))
+        self.max_frames_ = int(self.max_frames or min(auto, _MAX_AUTO_FRAMES))
+        self.mel_mean_, self.mel_scale_ = moments.result()
+        return self
+
+    def convert(self, cells: ColumnCells) -> np.ndarray:
+        mean = self.mel_mean_[:, np.newaxis]
+        scale = self.mel_scale_[:, np.newaxis]
+        out = np.zeros((len(cells), *self.tail()), dtype=np.float32)
+        for row, spec in enumerate(self._spectrograms(cells)):
+            start = max(0, (spec.shape[1] - self.max_frames_) // 2)
+            spec = spec[:, start:start + self.max_frames_]
+            out[row, 0, :spec.shape[1]] = 1.0
+            out[row, 1:, :spec.shape[1]] = (spec - mean) / scale
+        return out
+
+    def tail(self) -> tuple[int, ...]:
+        return (1 + self.n_mels, self.max_frames_)
+
+    def module_params(self) -> dict:
+        return {"n_mels": self.n_mels}

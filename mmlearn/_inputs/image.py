@@ -1,0 +1,76 @@
+"""Image cells (arrays or PNG/JPEG paths) -> float32 ``(n, C, H, W)`` batches."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+
+from mmlearn._columns import ColumnCells, probe_images, read_images
+from mmlearn._inputs.base import ModalityInput
+
+__all__ = ["ImageInput", "as_size"]
+
+
+def as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``size`` as ``(H, W)``: an int is a square; None stays None."""
+    if size is None:
+        return None
+    if isinstance(size, Integral):
+        return (int(size), int(size))
+    if len(size) != 2 or not all(isinstance(s, Integral) and s >= 1 for s in size):
+        raise ValueError(f"size must be a positive int or a pair (H, W) of them, got {size!r}.")
+    return (int(size[0]), int(size[1]))
+
+
+class ImageInput(ModalityInput):
+    """Learn the image size and channel count; convert cells to ``(n, C, H, W)`` float32.
+
+    Parameters
+    ----------
+    size : int, (H, W) or None
+        Resize every image to this size; None requires (and keeps) one common size.
+    grayscale : bool
+        One luminance channel; else 3 as soon as one training image has colour.
+
+    Attributes
+    ----------
+    image_size_ : (int, int)
+    n_channels_ : int
+
+    Notes
+    -----
+    ``fit`` reads each file's size and mode from its header, without decoding it.
+    """
+
+    kind = "image"
+
+    def __init__(self, size=None, *, grayscale: bool = False):
+        self.size = size
+        self.grayscale = grayscale
+
+    def fit(self, cells: ColumnCells, y=None) -> ImageInput:
+        common, channels = probe_images(cells)
+        size = as_size(self.size) or common
+        if size is None:
+            raise ValueError(f"column {cells.name!r}: images have different sizes; "
+                             "pass size=(H, W) to resize them to one size.")
+        self.image_size_ = size
+        self.n_channels_ = 1 if self.grayscale else channels
+        return self
+
+    def convert(self, cells: ColumnCells) -> np.ndarray:
+        fixed = self.image_size_ if self.size is not None else None
+        images, _ = read_images(cells, size=fixed, n_channels=self.n_channels_)
+        if len(cells) and images.shape[1:3] != self.image_size_:
+            raise ValueError(
+                f"column {cells.name!r}: images of size {images.shape[1:3]} differ from the "
+                f"fitted size {self.image_size_}; pass size=(H, W) to resize them."
+            )
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+
+    def tail(self) -> tuple[int, ...]:
+        return (self.n_channels_, *self.image_size_)
+
+    def module_params(self) -> dict:
+        return {"in_channels": self.n_channels_}

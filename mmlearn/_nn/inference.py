@@ -1,0 +1,65 @@
+"""Batched forward passes of a fitted module under ``torch.inference_mode``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mmlearn._nn.data import CellDataset, iterate, resolve_workers
+
+__all__ = ["run_module", "run_net", "predict_batches"]
+
+
+def run_module(fn, dataset: CellDataset, *, width: int, batch_size: int, device: str,
+               n_workers: int = 0) -> np.ndarray:
+    """``fn`` (a module method) over every row of ``dataset``, in order, as float32.
+
+    Parameters
+    ----------
+    fn : callable
+        Takes a batch tensor (or, for dict batches, keyword tensors) and returns
+        ``(batch, width)``.
+    dataset : CellDataset
+    width : int
+        Output columns (the shape of an empty result).
+    batch_size, n_workers : int
+        Rows per forward pass; loader worker processes.
+    device : str
+
+    Returns
+    -------
+    ndarray of shape (len(dataset), width), float32
+    """
+    out = np.empty((len(dataset), width), dtype=np.float32)
+    start = 0
+    with torch.inference_mode():
+        for X, _ in iterate(dataset, batch_size=batch_size, n_workers=n_workers):
+            if isinstance(X, dict):
+                result = fn(**{key: value.to(device) for key, value in X.items()})
+            else:
+                result = fn(X.to(device))
+            stop = start + len(result)
+            out[start:stop] = result.float().cpu().numpy()
+            start = stop
+    return out
+
+
+def run_net(net, method: str, dataset: CellDataset, *, width: int, batch_size: int,
+            n_workers: int | None) -> np.ndarray:
+    """The fitted skorch ``net``'s module ``method`` (``"embed"``, ``"forward"``) over
+    ``dataset``, in eval mode, on the net's device; ``n_workers`` as the estimator's
+    parameter (None chooses, see :func:`~mmlearn._nn.data.resolve_workers`)."""
+    module = net.module_
+    module.eval()
+    return run_module(getattr(module, method), dataset, width=width, batch_size=batch_size,
+                      device=net.device, n_workers=resolve_workers(n_workers, dataset))
+
+
+def predict_batches(fn, X: np.ndarray, *, batch_size: int, device: str) -> np.ndarray:
+    """``fn`` (tensor -> tensor) over the rows of an array, in batches, as float32."""
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(X), batch_size):
+            batch = torch.as_tensor(X[start:start + batch_size]).to(device)
+            outputs.append(fn(batch).float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), dtype=np.float32)
