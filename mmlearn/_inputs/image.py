@@ -67,7 +67,10 @@ class ImageInput(ModalityInput):
                 f"column {cells.name!r}: images of size {images.shape[1:3]} differ from the "
                 f"fitted size {self.image_size_}; pass size=(H, W) to resize them."
             )
-        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        # A fresh C-ordered copy: ascontiguousarray would keep the transposed view of a
+        # one-channel batch (its channel stride does not count), which torch then reads as
+        # channels-last and convolves with other kernels, in the last bits.
+        return images.transpose(0, 3, 1, 2).copy(order="C")
 
     def tail(self) -> tuple[int, ...]:
         return (self.n_channels_, *self.image_size_)
