@@ -72,19 +72,41 @@ class LogMelInput(ModalityInput):
         # Statistics accumulate chunk by chunk: a column of files is never held decoded.
         moments, lengths = RunningMoments(), []
         for rows in batch_slices(len(cells), _FIT_CHUNK):
-            for spec in self._spectrograms(cells.subset(np.arange(rows.start, rows.stop))):
-                moments.update(spec.T)
-                lengths.append(spec.shape[1])
+            specs = self._spectrograms(cells.subset(np.arange(rows.start, rows.stop)))
+            self._accumulate(specs, moments, lengths)
+        self._learn(moments, lengths)
+        return self
+
+    def fit_convert(self, cells: ColumnCells, y=None) -> np.ndarray:
+        # The cells are in memory (their converted array is wanted whole): one spectrogram
+        # pass serves the statistics and the array.
+        self.hop_length_ = self.hop_length or max(1, self.n_fft // 4)
+        specs = self._spectrograms(cells)
+        moments, lengths = RunningMoments(), []
+        self._accumulate(specs, moments, lengths)
+        self._learn(moments, lengths)
+        return self._pack(specs)
+
+    @staticmethod
+    def _accumulate(specs: list[np.ndarray], moments: RunningMoments, lengths: list) -> None:
+        if specs:
+            moments.update(np.concatenate([spec.T for spec in specs]))
+            lengths.extend(spec.shape[1] for spec in specs)
+
+    def _learn(self, moments: RunningMoments, lengths: list) -> None:
         auto = int(np.ceil(np.percentile(lengths, _FRAMES_PERCENTILE)))
         self.max_frames_ = int(self.max_frames or min(auto, _MAX_AUTO_FRAMES))
         self.mel_mean_, self.mel_scale_ = moments.result()
-        return self
 
     def convert(self, cells: ColumnCells) -> np.ndarray:
+        return self._pack(self._spectrograms(cells))
+
+    def _pack(self, specs: list[np.ndarray]) -> np.ndarray:
+        """Standardised, cropped or padded spectrograms under their frame mask."""
         mean = self.mel_mean_[:, np.newaxis]
         scale = self.mel_scale_[:, np.newaxis]
-        out = np.zeros((len(cells), *self.tail()), dtype=np.float32)
-        for row, spec in enumerate(self._spectrograms(cells)):
+        out = np.zeros((len(specs), *self.tail()), dtype=np.float32)
+        for row, spec in enumerate(specs):
             start = max(0, (spec.shape[1] - self.max_frames_) // 2)
             spec = spec[:, start:start + self.max_frames_]
             out[row, 0, :spec.shape[1]] = 1.0

@@ -31,6 +31,14 @@ class ModalityInput:
         """Learn from the present training cells (``y``: their labels, if it needs them)."""
         raise NotImplementedError
 
+    def fit_convert(self, cells: ColumnCells, y=None) -> np.ndarray:
+        """Fit on the (present) training cells and return their converted array.
+
+        The same as ``fit(cells, y).convert(cells)``; an input whose fit already computes
+        what convert needs (log-mel spectrograms) overrides it to do the work once.
+        """
+        return self.fit(cells, y).convert(cells)
+
     def convert(self, cells: ColumnCells) -> np.ndarray:
         """The array of the given (present) cells, one row per cell."""
         raise NotImplementedError

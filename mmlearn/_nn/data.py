@@ -47,7 +47,7 @@ class Source:
     """
 
     def __init__(self, input, cells: ColumnCells, present: np.ndarray | None = None, *,
-                 convert_once: bool = True):
+                 convert_once: bool = True, converted: np.ndarray | None = None):
         self.input = input
         self.cells = cells
         self.present = (np.ones(len(cells), dtype=bool) if present is None
@@ -55,20 +55,47 @@ class Source:
         self.ready: torch.Tensor | None = None
         self.lazy = not convert_once or input.streams(cells)
         if not self.lazy:
-            self.ready = self._convert_all()
+            rows = np.flatnonzero(self.present)
+            if converted is not None:
+                pieces = [(rows, converted)]
+            else:
+                pieces = [(rows[part], input.convert(cells.subset(rows[part])))
+                          for part in batch_slices(len(rows), _CONVERT_CHUNK)]
+            self.ready = self._scatter(pieces)
 
-    def _convert_all(self) -> torch.Tensor:
-        rows = np.flatnonzero(self.present)
-        parts = [self.input.convert(self.cells.subset(rows[part]))
-                 for part in batch_slices(len(rows), _CONVERT_CHUNK)]
-        if not parts:
+    @classmethod
+    def fit(cls, input, cells: ColumnCells, present: np.ndarray | None = None,
+            y: np.ndarray | None = None) -> Source:
+        """Fit ``input`` on the present rows and make the training source over all rows.
+
+        A column held in memory is converted in the same pass as the fit
+        (``input.fit_convert``: a log-mel input computes each spectrogram once); a column of
+        files is only fitted (from headers, or one statistics pass for audio) and decoded
+        batch by batch later. ``y`` (all rows) reaches inputs that learn from labels.
+        """
+        present = (np.ones(len(cells), dtype=bool) if present is None
+                   else np.asarray(present, dtype=bool))
+        rows = np.flatnonzero(present)
+        train = cells.subset(rows)
+        labels = None if y is None else np.asarray(y)[rows]
+        if input.streams(cells):
+            input.fit(train, labels)
+            return cls(input, cells, present)
+        if hasattr(input, "fit_convert"):
+            converted = input.fit_convert(train, labels)
+        else:  # an input of one's own may have only fit and convert
+            converted = input.fit(train, labels).convert(train)
+        return cls(input, cells, present, converted=converted)
+
+    def _scatter(self, pieces) -> torch.Tensor:
+        """One tensor of every row from ``(rows, values)`` pieces; absent rows are empty."""
+        if not pieces or not len(pieces[0][1]):
             return torch.from_numpy(self.input.empty(len(self.cells)))
-        # Padded widths (text) may differ between chunks: pad to the widest.
-        width = max(p.shape[1:] for p in parts) if parts[0].ndim > 1 else ()
-        full = self.input.empty(len(self.cells), tail=width)
-        for part, values in zip(batch_slices(len(rows), _CONVERT_CHUNK), parts, strict=True):
-            index = (rows[part],) + tuple(slice(0, s) for s in values.shape[1:])
-            full[index] = values
+        # Padded widths (text) may differ between pieces: pad to the widest.
+        tail = max(values.shape[1:] for _, values in pieces)
+        full = self.input.empty(len(self.cells), tail=tail)
+        for rows, values in pieces:
+            full[(rows,) + tuple(slice(0, s) for s in values.shape[1:])] = values
         return torch.from_numpy(full)
 
     def batch(self, rows: np.ndarray) -> torch.Tensor:

@@ -147,8 +147,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         train = cells.subset(np.flatnonzero(present))
         classes, y_encoded = encode_labels(y)
         y_encoded = y_encoded[present]
-        input_.fit(train, classes[y_encoded])
-        dataset = CellDataset(Source(input_, train), y=y_encoded)
+        dataset = CellDataset(Source.fit(input_, train, y=classes[y_encoded]), y=y_encoded)
         module, params = self.make_module(input_, len(classes))
         n_workers = resolve_workers(self.n_workers, dataset)
         net = train_net(self, module, module_params=params, X=dataset, y=y_encoded,

@@ -120,8 +120,8 @@ class _Branch:
         return cells
 
     def fit(self, part: object, y: np.ndarray, present: np.ndarray, *, n_classes: int,
-            fusion_dim: int, dropout: float) -> ColumnCells | TableRows:
-        """Fit the input on the present rows; returns the branch's cells (all rows)."""
+            fusion_dim: int, dropout: float) -> Source:
+        """Fit the input on the present rows; returns the branch's training source."""
         self.where(part)
         if self.deep:
             self.estimator_ = clone(self.encoder)
@@ -129,9 +129,8 @@ class _Branch:
         else:
             input_ = TabularInput(self.encoder)
         cells = self.cells(part)
-        rows = np.flatnonzero(present)
         try:
-            input_.fit(cells.subset(rows), y[rows])
+            source = Source.fit(input_, cells, present, y)
         except (ValueError, TypeError) as exc:
             raise self.error(exc) from exc
         self.input_ = input_
@@ -142,11 +141,13 @@ class _Branch:
             self.estimator_ = input_.estimator_
             self.spec_ = (TabularMLP, dict(input_.module_params(), embedding_dim=fusion_dim,
                                            dropout=dropout), fusion_dim)
-        return cells
+        return source
 
-    def source(self, cells, present: np.ndarray, *, convert_once: bool) -> Source:
+    def source(self, part: object, present: np.ndarray) -> Source:
+        """The source of new rows, converted batch by batch as the loader draws them."""
+        self.where(part)
         try:
-            return Source(self.input_, cells, present, convert_once=convert_once)
+            return Source(self.input_, self.cells(part), present, convert_once=False)
         except (ValueError, TypeError) as exc:
             raise self.error(exc) from exc
 
@@ -417,10 +418,9 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
                 zip(self.encoders, parts, strict=True)):
             branch = _Branch(name, encoder, columns)
             # The user's labels, for supervised transformers (a target encoder).
-            cells = branch.fit(part, classes[y_encoded], present[:, m],
-                               n_classes=len(classes), fusion_dim=self.fusion_dim,
-                               dropout=self.dropout)
-            sources[f"x{m}"] = branch.source(cells, present[:, m], convert_once=True)
+            sources[f"x{m}"] = branch.fit(part, classes[y_encoded], present[:, m],
+                                          n_classes=len(classes), fusion_dim=self.fusion_dim,
+                                          dropout=self.dropout)
             branches.append(branch)
         dataset = CellDataset(sources, y=y_encoded, extra={"present": present})
         net = train_net(
@@ -452,11 +452,9 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         parts, present = self._parts(X, routes, fitting=False)
         sources = {}
         for m, (branch, part) in enumerate(zip(self.branches_, parts, strict=True)):
-            branch.where(part)
             # Converted batch by batch as the loader draws them: memory stays near one
             # batch of decoded inputs.
-            sources[f"x{m}"] = branch.source(branch.cells(part), present[:, m],
-                                             convert_once=False)
+            sources[f"x{m}"] = branch.source(part, present[:, m])
         return self._apply(CellDataset(sources, extra={"present": present}), method, width)
 
     def transform(self, X):
