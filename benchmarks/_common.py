@@ -41,6 +41,22 @@ def alternate(runs: dict[str, Callable[[], object]], repeats: int = 3) -> dict[s
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def plain_train(module, loader, *, epochs: int, lr: float):
+    """The plain PyTorch training loop the benchmarks compare with: AdamW, cross-entropy."""
+    import torch
+
+    optimizer = torch.optim.AdamW(module.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    module.train()
+    for _ in range(epochs):
+        for xb, yb in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(module(xb), yb)
+            loss.backward()
+            optimizer.step()
+    return module
+
+
 def _source_images() -> tuple[list, list]:
     """The shipped emoji (RGBA composited on white) and digit images, as 8-bit RGB PIL
     images, with labels that say where each came from (``"emoji/Flags"``, ``"digit/3"``)."""

@@ -10,7 +10,7 @@ kept. The last line is the ratio of throughputs (mmlearn / plain PyTorch; 1.0 = 
 
 import numpy as np
 import torch
-from _common import alternate, emoji_images
+from _common import alternate, emoji_images, plain_train
 from sklearn.preprocessing import LabelEncoder
 
 from mmlearn.encoders import ImageCNNEncoder
@@ -24,18 +24,9 @@ def plain_pytorch_fit(images: np.ndarray, y: np.ndarray) -> torch.nn.Module:
     labels = torch.as_tensor(LabelEncoder().fit_transform(y))
     inputs = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
     module = ImageCNN(in_channels=3, n_classes=int(labels.max()) + 1)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(inputs, labels),
                                          batch_size=BATCH, shuffle=True)
-    module.train()
-    for _ in range(EPOCHS):
-        for xb, yb in loader:
-            optimizer.zero_grad()
-            loss = loss_fn(module(xb), yb)
-            loss.backward()
-            optimizer.step()
-    return module
+    return plain_train(module, loader, epochs=EPOCHS, lr=LR)
 
 
 def main() -> None:

@@ -182,22 +182,15 @@ def plain_dataset(paths: list[str], labels: np.ndarray):
 def plain_pytorch_fit(dataset, n_classes: int, *, width: int, workers: int):
     """One epoch of the textbook loop over ``dataset``."""
     import torch
+    from _common import plain_train
 
     from mmlearn.encoders.image_cnn import ImageCNN
 
     torch.manual_seed(0)
     module = ImageCNN(in_channels=3, n_classes=n_classes, width=width)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
     loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True,
                                          num_workers=workers)
-    module.train()
-    for xb, yb in loader:
-        optimizer.zero_grad()
-        loss = loss_fn(module(xb), yb)
-        loss.backward()
-        optimizer.step()
-    return module
+    return plain_train(module, loader, epochs=1, lr=LR)
 
 
 def measure_throughput(paths: list[str], labels: np.ndarray, *, width: int, workers: int,
