@@ -3,9 +3,12 @@
 Every encoder goes through this module to read its input, so the rules for what a cell
 may hold (see ``docs/data_contract.md``) live in one place:
 
-- image: ndarray ``(H, W)`` or ``(H, W, C)`` with C in {1, 3, 4}; integer dtypes are scaled
-  by their maximum (uint8 -> /255), float images are taken as intensities in [0, 1]; or a
-  path to a PNG/JPEG file, read only when its batch is converted.
+- image: ndarray ``(H, W)`` or ``(H, W, C)`` with C in {1, 3, 4}, or a path to a PNG/JPEG
+  file, read only when its batch is converted. Values: uint8 and 8-bit files /255, uint16 and
+  16-bit files /65535, other integer dtypes must hold 0-255 (read as 8-bit), floats must be
+  intensities in [0, 1]; anything else is a ValueError naming the column and row. The rows
+  of a 2-D numeric table (``(n, n_pixels)``) are one-row images whose float values are used
+  as they are (a table is often another scikit-learn step's output).
 - audio: 1-D numeric ndarray (a waveform at the encoder's ``sample_rate``) or a path to a
   WAV/FLAC file (resampled to ``sample_rate``).
 - text: str.
@@ -30,7 +33,12 @@ __all__ = [
     "read_audio",
     "read_texts",
     "batch_slices",
+    "MAX_PIXELS_WITHOUT_SIZE",
 ]
+
+# Images read at their own size (no ``size=``) may have at most this many pixels each: one
+# larger image would make every row of a pixel encoder or a network input that large.
+MAX_PIXELS_WITHOUT_SIZE = 1_000_000
 
 
 class ColumnCells:
@@ -47,14 +55,18 @@ class ColumnCells:
     n_features : int, default=1
         The number of features scikit-learn counts in the input: the width of a stacked 2-D
         numeric table (one flat sample per row), else 1 (one column of cells).
+    flat_rows : bool, default=False
+        The cells are the rows of a 2-D numeric table (one-row images): their float values
+        are used as they are, not checked to lie in [0, 1].
     """
 
     def __init__(self, cells: Sequence, name: str, labels: Sequence | None = None,
-                 n_features: int = 1):
+                 n_features: int = 1, flat_rows: bool = False):
         self.cells = cells
         self.name = name
         self.labels = labels
         self.n_features = n_features
+        self.flat_rows = flat_rows
 
     def label(self, row: int) -> object:
         """The label of position ``row`` as the user knows it."""
@@ -72,7 +84,8 @@ class ColumnCells:
 
     def subset(self, rows: np.ndarray) -> ColumnCells:
         labels = [self.label(i) for i in rows]
-        return ColumnCells([self.cells[i] for i in rows], self.name, labels)
+        return ColumnCells([self.cells[i] for i in rows], self.name, labels,
+                           flat_rows=self.flat_rows)
 
 
 def is_missing(cell: object) -> bool:
@@ -140,7 +153,9 @@ def _table_cells(X: np.ndarray, *, kind: str, name: str, labels: Sequence | None
                  ) -> ColumnCells:
     cells = _split_array(X, kind=kind, name=name)
     stacked_2d = X.ndim == 2 and X.dtype.kind in "uifb" and kind != "text"
-    return ColumnCells(cells, name, labels, n_features=X.shape[1] if stacked_2d else 1)
+    return ColumnCells(cells, name, labels, n_features=X.shape[1] if stacked_2d else 1,
+                       flat_rows=kind == "image" and X.ndim == 2 and (
+                           stacked_2d or (X.dtype == object and X.shape[1] > 1)))
 
 
 def _split_array(X: np.ndarray, *, kind: str, name: str) -> list:
@@ -191,22 +206,86 @@ def _where(column: str, row: object) -> str:
     return f"column {column!r}, row {row}"
 
 
-def _load_image_file(path: object, column: str, row: object) -> np.ndarray:
+_BOMB_HINT = (
+    "Pillow refuses images above PIL.Image.MAX_IMAGE_PIXELS pixels as a guard against "
+    "decompression bombs; if you trust the file, raise the limit first (for example "
+    "`PIL.Image.MAX_IMAGE_PIXELS = 200_000_000`, or None to remove it)"
+)
+
+# PIL modes decoded to one channel: 8-bit and 1-bit gray as uint8, 16-bit gray ("I;16*", and
+# "I" which PNG uses for it) as uint16, 32-bit float gray as float32. Every other mode is
+# converted to RGB or RGBA, so image_header's channel count matches what decoding gives.
+_GRAY_MODES = {"L", "1", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def _open_image(path: object, column: str, row: object):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            if img.mode not in ("L", "RGB", "RGBA"):
-                img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
-            return np.asarray(img)
+        return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"{_where(column, row)}: image file {str(path)!r} is too large to open safely: "
+            f"{exc} {_BOMB_HINT}."
+        ) from exc
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise ValueError(
             f"{_where(column, row)}: cannot read image file {str(path)!r}: {exc}"
         ) from exc
 
 
-def _image_cell_to_float(cell: object, column: str, row: object) -> np.ndarray:
-    """One image cell -> float32 (H, W, C) with C in {1, 3, 4}."""
+def _load_image_file(path: object, column: str, row: object) -> np.ndarray:
+    """A file's pixels at their real bit depth: uint8, uint16 (16-bit gray) or float32."""
+    img = _open_image(path, column, row)
+    try:
+        with img:
+            mode = img.mode
+            if mode == "1":
+                img = img.convert("L")
+            elif mode not in _GRAY_MODES and mode not in ("RGB", "RGBA"):
+                img = img.convert("RGBA" if "A" in img.getbands() or mode == "P" else "RGB")
+            arr = np.asarray(img)
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"{_where(column, row)}: cannot read image file {str(path)!r}: {exc}"
+        ) from exc
+    if mode.startswith("I;16"):
+        arr = arr.astype(np.uint16)  # native byte order, whatever the file's
+    elif mode == "I":
+        # PNG decodes 16-bit gray to 32-bit integers; keep the file's depth so that a dark
+        # 16-bit image is not read as a bright 8-bit one.
+        if arr.size and (arr.min() < 0 or arr.max() > np.iinfo(np.uint16).max):
+            raise ValueError(
+                f"{_where(column, row)}: image file {str(path)!r} holds 32-bit integer "
+                f"pixels in [{arr.min()}, {arr.max()}]; only 8- and 16-bit images are read."
+            )
+        arr = arr.astype(np.uint16)
+    return arr
+
+
+def _integer_image_to_float(arr: np.ndarray, column: str, row: object) -> np.ndarray:
+    """Integers by their declared bit depth: uint8 /255, uint16 /65535, others as 8-bit."""
+    unsigned = arr.dtype.kind == "u"
+    if unsigned and arr.dtype.itemsize == 2:
+        return arr.astype(np.float32) / np.float32(65535)
+    if not (unsigned and arr.dtype.itemsize == 1) and arr.size:
+        low, high = arr.min(), arr.max()
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"{_where(column, row)}: integer image of dtype {arr.dtype} has values in "
+                f"[{low}, {high}]; integer images are 8-bit (0-255), or 16-bit as np.uint16 "
+                "(0-65535). Cast 16-bit data with .astype(np.uint16), or give floats in [0, 1]."
+            )
+    return arr.astype(np.float32) / np.float32(255)
+
+
+def _image_cell_to_float(cell: object, column: str, row: object, *,
+                         flat_row: bool = False) -> np.ndarray:
+    """One image cell -> float32 (H, W, C) with C in {1, 3, 4}, values in [0, 1].
+
+    ``flat_row``: the cell is a row of a 2-D numeric table, whose float values are kept as
+    they are.
+    """
     if isinstance(cell, str | os.PathLike):
         arr = _load_image_file(cell, column, row)
     elif isinstance(cell, np.ndarray | list | tuple):
@@ -221,8 +300,13 @@ def _image_cell_to_float(cell: object, column: str, row: object) -> np.ndarray:
     if arr.dtype.kind not in "uifb":
         raise TypeError(f"{_where(column, row)}: image array has non-numeric dtype {arr.dtype}.")
     if arr.ndim == 1:
-        # A flat row of pixel values, as in a stacked 2-D array: a one-row image.
-        arr = arr[np.newaxis, :]
+        # A 1-D cell is a waveform or a feature vector, not an image; flat pixel rows come
+        # as a 2-D (n, n_pixels) table, whose rows arrive here as (1, n_pixels).
+        raise ValueError(
+            f"{_where(column, row)}: expected an image of shape (H, W) or (H, W, C), got a "
+            f"1-D array of shape {arr.shape}; reshape it to (H, W), or give flat pixel rows "
+            "as one 2-D (n_samples, n_pixels) array."
+        )
     if arr.ndim == 2:
         arr = arr[:, :, np.newaxis]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
@@ -233,10 +317,16 @@ def _image_cell_to_float(cell: object, column: str, row: object) -> np.ndarray:
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"{_where(column, row)}: empty image of shape {arr.shape}.")
     if arr.dtype.kind in "ui":
-        return arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+        return _integer_image_to_float(arr, column, row)
     out = arr.astype(np.float32)
     if not np.isfinite(out).all():
         raise ValueError(f"{_where(column, row)}: image has NaN or infinite pixel values.")
+    if not flat_row and arr.dtype.kind == "f" and (out.min() < 0.0 or out.max() > 1.0):
+        raise ValueError(
+            f"{_where(column, row)}: float image values must be intensities in [0, 1], got "
+            f"values in [{out.min():g}, {out.max():g}]; divide 8-bit values by 255 (or pass "
+            "them as np.uint8), 16-bit ones by 65535."
+        )
     return out
 
 
@@ -305,7 +395,8 @@ def read_images(
     for row, cell in enumerate(cells.cells):
         if missing[row]:
             continue
-        img = _image_cell_to_float(cell, cells.name, cells.label(row))
+        img = _image_cell_to_float(cell, cells.name, cells.label(row),
+                                   flat_row=cells.flat_rows)
         if size is None:
             if first_shape is None:
                 first_shape = img.shape[:2]
@@ -327,26 +418,15 @@ def read_images(
     return out, missing
 
 
-# The PIL modes that _load_image_file decodes to one channel; it converts every other mode
-# to RGB or RGBA, so the header's answer matches what decoding gives.
-_GRAY_MODES = {"L"}
-
-
-def image_header(cell: object, column: str, row: object) -> tuple[tuple[int, int], int]:
+def image_header(cell: object, column: str, row: object, *, flat_row: bool = False
+                 ) -> tuple[tuple[int, int], int]:
     """``((H, W), channels)`` of one image cell; a file's from its header, not decoded."""
     if not isinstance(cell, str | os.PathLike):
-        img = _image_cell_to_float(cell, column, row)
+        img = _image_cell_to_float(cell, column, row, flat_row=flat_row)
         return img.shape[:2], image_channels(img)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(cell) as img:
-            width, height = img.size
-            mode = img.mode
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ValueError(
-            f"{_where(column, row)}: cannot read image file {str(cell)!r}: {exc}"
-        ) from exc
+    with _open_image(cell, column, row) as img:
+        width, height = img.size
+        mode = img.mode
     return (height, width), 1 if mode in _GRAY_MODES else 3
 
 
@@ -361,7 +441,8 @@ def probe_images(cells: ColumnCells) -> tuple[tuple[int, int] | None, int]:
     for row, cell in enumerate(cells.cells):
         if is_missing(cell):
             continue
-        size, n_channels = image_header(cell, cells.name, cells.label(row))
+        size, n_channels = image_header(cell, cells.name, cells.label(row),
+                                        flat_row=cells.flat_rows)
         sizes.add(size)
         channels = max(channels, n_channels)
     if not sizes:
@@ -406,7 +487,18 @@ def _audio_cell(cell: object, sample_rate: int, column: str, row: object) -> np.
             info = np.iinfo(wave.dtype)
             wave = wave.astype(np.float32) / np.float32(max(abs(info.min), info.max))
         else:
-            wave = wave.astype(np.float32)
+            if np.isfinite(wave).all():
+                with np.errstate(over="ignore"):
+                    wave32 = wave.astype(np.float32)
+                if not np.isfinite(wave32).all():
+                    raise ValueError(
+                        f"{_where(column, row)}: waveform samples reach "
+                        f"{np.abs(wave).max():g}, beyond float32's range; audio is full "
+                        "scale at 1, so rescale the clip."
+                    )
+                wave = wave32
+            else:
+                wave = wave.astype(np.float32)
     else:
         raise TypeError(
             f"{_where(column, row)}: expected audio (a 1-D waveform array or a WAV path), "

@@ -103,8 +103,8 @@ def test_encoders_take_raw_cells_and_are_fitted_on_their_modality():
              ("circle", "square", "heart", "star", "moon", "sun")]
     colour = {"red": 0, "green": 1, "blue": 2, "black": 3, "white": 4}
     rng = np.random.RandomState(0)
-    images = [np.full((6, 6, 3), colour[t.split()[0]] / 4.0) + 0.01 * rng.rand(6, 6, 3)
-              for t in texts]
+    images = [np.clip(np.full((6, 6, 3), colour[t.split()[0]] / 4.0) + 0.01 * rng.rand(6, 6, 3),
+                      0.0, 1.0) for t in texts]
     aligner = CrossModalAligner(
         n_components=1,
         x_encoder=make_pipeline(ImagePixelEncoder(size=4), PCA(4, random_state=0)),

@@ -113,7 +113,7 @@ def test_in_early_fusion_pipeline(split):
 def test_rgba_and_grayscale_mixes_are_converted(emoji):
     images = emoji.data["image"].iloc[:40].tolist()
     images[1] = images[1][..., :3]  # RGB among RGBA
-    images[2] = images[2].mean(axis=2)  # grayscale (H, W)
+    images[2] = images[2].mean(axis=2).astype(np.uint8)  # grayscale (H, W)
     y = emoji.target[:40]
     enc = ImageCNNEncoder(size=16, width=4, depth=1, embedding_dim=8, max_epochs=1,
                           validation_fraction=None, random_state=0).fit(images, y)
@@ -138,7 +138,8 @@ def test_size_differs_from_fitted_size(split, emoji):
 def test_one_by_one_images_work():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 20)
-    images = [np.full((1, 1), v, dtype=np.float32) for v in y + rng.normal(0, 0.1, 40)]
+    values = np.clip(y + rng.normal(0, 0.1, 40), 0.0, 1.0)  # intensities in [0, 1]
+    images = [np.full((1, 1), v, dtype=np.float32) for v in values]
     enc = ImageCNNEncoder(width=4, depth=3, embedding_dim=4, max_epochs=30, lr=1e-2,
                           validation_fraction=None, random_state=0).fit(images, y)
     assert enc.transform(images).shape == (40, 4)

@@ -11,7 +11,12 @@ from mmlearn._inputs.base import ModalityInput
 from mmlearn._nn.logmel import log_mel_spectrograms
 from mmlearn._nn.standardize import RunningMoments
 
-__all__ = ["LogMelInput"]
+__all__ = ["LogMelInput", "limit_peaks"]
+
+# Clips whose peak amplitude exceeds this are analysed at peak 1: the float32 power spectrum
+# of a clip at amplitude A grows like (A * n_fft)**2 and overflows (inf, then NaN in every
+# statistic) long before A itself does. Full scale is 1, so ordinary clips are untouched.
+_SAFE_PEAK = 1e4
 
 # With max_frames=None the window covers this share of the fitted clips; the longest few
 # percent are cropped rather than making every clip pay for the outliers' padding.
@@ -21,6 +26,36 @@ _FRAMES_PERCENTILE = 95
 _MAX_AUTO_FRAMES = 500
 # Clips decoded and transformed together while fitting the statistics.
 _FIT_CHUNK = 256
+
+
+def limit_peaks(waves: list) -> tuple[list, np.ndarray]:
+    """Clips louder than a safe peak scaled down to peak 1, and the gain removed, in dB.
+
+    Decibels relative to a clip's loudest bin do not depend on the clip's gain; decibels
+    relative to power 1 get it back by adding the returned offset to the spectrogram.
+
+    Parameters
+    ----------
+    waves : list of 1-D float arrays (None for a missing clip)
+
+    Returns
+    -------
+    waves : list of 1-D float32 arrays
+    gain_db : ndarray of shape (len(waves),), float64
+        ``20 * log10(peak)`` for a scaled clip, 0 for the others.
+    """
+    out, gain_db = [], np.zeros(len(waves))
+    for i, wave in enumerate(waves):
+        if wave is None:  # a missing clip stays missing
+            out.append(wave)
+            continue
+        # In float64: squaring or summing a float32 clip near its range's end overflows.
+        peak = float(np.max(np.abs(wave), initial=0.0))
+        if peak > _SAFE_PEAK:
+            wave = (np.asarray(wave, dtype=np.float64) / peak).astype(np.float32)
+            gain_db[i] = 20.0 * np.log10(peak)
+        out.append(wave)
+    return out, gain_db
 
 
 @dataclass(eq=False, kw_only=True)
@@ -61,6 +96,8 @@ class LogMelInput(ModalityInput):
 
     def _spectrograms(self, cells: ColumnCells) -> list[np.ndarray]:
         waves, _ = read_audio(cells, sample_rate=self.sample_rate)
+        # Relative to each clip's loudest bin, so a loud clip's scaled-down gain drops out.
+        waves, _ = limit_peaks(waves)
         specs = log_mel_spectrograms(waves, sample_rate=self.sample_rate, n_fft=self.n_fft,
                                      hop_length=self.hop_length_, n_mels=self.n_mels)
         if self.clip_normalize:

@@ -6,10 +6,10 @@ from numbers import Integral
 
 import numpy as np
 
-from mmlearn._columns import ColumnCells, probe_images, read_images
+from mmlearn._columns import MAX_PIXELS_WITHOUT_SIZE, ColumnCells, probe_images, read_images
 from mmlearn._inputs.base import ModalityInput
 
-__all__ = ["ImageInput", "as_size"]
+__all__ = ["ImageInput", "as_size", "fit_image_shape"]
 
 
 def as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -23,13 +23,42 @@ def as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return (int(size[0]), int(size[1]))
 
 
+def fit_image_shape(cells: ColumnCells, size: int | tuple[int, int] | None
+                    ) -> tuple[tuple[int, int], int]:
+    """The ``(H, W)`` images are read at and their channel count (1 or 3), from headers.
+
+    With ``size`` None every present image must share one size, of at most
+    ``MAX_PIXELS_WITHOUT_SIZE`` pixels: a larger native size would make every row that large.
+
+    Raises
+    ------
+    ValueError
+        Images of different sizes, or too large, without ``size``.
+    """
+    common, channels = probe_images(cells)
+    fixed = as_size(size)
+    if fixed is not None:
+        return fixed, channels
+    if common is None:
+        raise ValueError(f"column {cells.name!r}: images have different sizes; "
+                         "pass size=(H, W) to resize them to one size.")
+    if common[0] * common[1] > MAX_PIXELS_WITHOUT_SIZE:
+        raise ValueError(
+            f"column {cells.name!r}: images of size {common} have {common[0] * common[1]:,} "
+            f"pixels, more than the {MAX_PIXELS_WITHOUT_SIZE:,} read without resizing (every "
+            "row would be that large); pass size=(H, W) to resize them, e.g. size=224."
+        )
+    return common, channels
+
+
 class ImageInput(ModalityInput):
     """Learn the image size and channel count; convert cells to ``(n, C, H, W)`` float32.
 
     Parameters
     ----------
     size : int, (H, W) or None
-        Resize every image to this size; None requires (and keeps) one common size.
+        Resize every image to this size; None requires (and keeps) one common size of at
+        most ``MAX_PIXELS_WITHOUT_SIZE`` (1,000,000) pixels.
     grayscale : bool
         One luminance channel; else 3 as soon as one training image has colour.
 
@@ -50,11 +79,7 @@ class ImageInput(ModalityInput):
         self.grayscale = grayscale
 
     def fit(self, cells: ColumnCells, y=None) -> ImageInput:
-        common, channels = probe_images(cells)
-        size = as_size(self.size) or common
-        if size is None:
-            raise ValueError(f"column {cells.name!r}: images have different sizes; "
-                             "pass size=(H, W) to resize them to one size.")
+        size, channels = fit_image_shape(cells, self.size)
         self.image_size_ = size
         self.n_channels_ = 1 if self.grayscale else channels
         return self

@@ -9,6 +9,7 @@ from scipy.fft import dct
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import read_audio
+from mmlearn._inputs.audio import limit_peaks
 from mmlearn._nn.logmel import log_mel_spectrograms
 from mmlearn._nn.standardize import apply_standardizer, fit_standardizer
 from mmlearn.encoders._base import ModalityEncoder
@@ -32,7 +33,7 @@ class AudioMFCCEncoder(ModalityEncoder):
         Sample rate (Hz) of waveform cells. WAV/FLAC paths are resampled to it.
     features : {"mfcc", "logmel"}, default="mfcc"
     n_mfcc : int, default=20
-        Number of cepstral coefficients (``features="mfcc"``).
+        Number of cepstral coefficients (``features="mfcc"``); at most ``n_mels``.
     n_mels : int, default=40
         Number of mel bands.
     n_fft : int, default=512
@@ -66,6 +67,8 @@ class AudioMFCCEncoder(ModalityEncoder):
     ``transform`` returns float32 of shape ``(n_samples, n_coefficients * (1 + deltas) *
     len(statistics))``; rows whose cell is missing are all NaN (EarlyFusion imputes them).
     Zero-length clips and clips with NaN samples raise a ``ValueError`` naming the row.
+    A clip whose peak is far above full scale (1) is analysed at peak 1 with its gain added
+    back in decibels, so an extreme but finite clip gives finite features.
 
     Examples
     --------
@@ -161,6 +164,12 @@ class AudioMFCCEncoder(ModalityEncoder):
         -------
         features : ndarray of shape (n_samples, n_features_out_), float32
         """
+        if self.features == "mfcc" and self.n_mfcc > self.n_mels:
+            raise ValueError(
+                f"n_mfcc={self.n_mfcc} is greater than n_mels={self.n_mels}: the cepstral "
+                "coefficients are a transform of the mel bands, so there are at most n_mels "
+                "of them; lower n_mfcc or raise n_mels."
+            )
         unknown = set(self.statistics) - set(_STATISTICS)
         if unknown or not self.statistics:
             raise ValueError(
@@ -198,12 +207,17 @@ class AudioMFCCEncoder(ModalityEncoder):
     def _summarise_column(self, cells) -> tuple[np.ndarray, np.ndarray]:
         waves, missing = read_audio(cells, sample_rate=self.sample_rate)
         present = np.flatnonzero(~missing)
+        # A very loud clip is analysed at peak 1 (its float32 power would overflow to inf)
+        # and its gain added back in dB, which is what relative to power 1 means.
+        scaled, gain_db = limit_peaks([waves[i] for i in present])
         # The shared front end, in dB relative to power 1 as librosa.feature.mfcc computes it.
-        logmels = log_mel_spectrograms([waves[i] for i in present], sample_rate=self.sample_rate,
+        logmels = log_mel_spectrograms(scaled, sample_rate=self.sample_rate,
                                        n_fft=self.n_fft, hop_length=self.n_fft // 4,
                                        n_mels=self.n_mels, reference="unit")
         out = np.full((len(cells), self.n_features_out_), np.nan, dtype=np.float32)
-        for row, logmel in zip(present, logmels, strict=True):
+        for row, logmel, gain in zip(present, logmels, gain_db, strict=True):
+            if gain:
+                logmel = (logmel + gain).astype(np.float32)
             frames = self._frames(logmel)
             out[row] = np.concatenate([_STATISTICS[s](frames, axis=1) for s in self.statistics])
         return out, missing

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
-from mmlearn._columns import batch_slices, probe_images, read_images
-from mmlearn._inputs.image import as_size
+from mmlearn._columns import batch_slices, read_images
+from mmlearn._inputs.image import fit_image_shape
 from mmlearn.encoders._base import ModalityEncoder
 from mmlearn.utils._sklearn_compat import Interval, fit_context
 
@@ -19,13 +19,15 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
 
     The classical baseline for images: no learning beyond the fitted size and channel count.
     Cells follow mmlearn's data contract (``docs/data_contract.md``): ndarrays ``(H, W)`` or
-    ``(H, W, C)`` (uint8 or float in [0, 1]), or PNG/JPEG paths read batch by batch.
+    ``(H, W, C)`` (uint8, uint16, or float in [0, 1]), or PNG/JPEG paths (8- or 16-bit)
+    read batch by batch.
 
     Parameters
     ----------
     size : int, (H, W) or None, default=None
         Resize every image to this size (bilinear). With None, every image must have the
-        same size, which becomes the fitted size; mixed sizes then raise a ``ValueError``.
+        same size, which becomes the fitted size; mixed sizes, or images of more than
+        1,000,000 pixels, then raise a ``ValueError``.
     grayscale : bool, default=False
         Convert to one luminance channel. Otherwise images are grayscale if every fitted
         image was grayscale, else RGB (grayscale images repeated to 3 channels, RGBA
@@ -52,6 +54,8 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
     -----
     ``transform`` returns float32 of shape ``(n_samples, H * W * C)``; rows whose cell is
     missing (None/NaN) are all NaN, which EarlyFusion imputes.
+    Float images outside [0, 1] and integer images beyond their bit depth raise a
+    ``ValueError``; the float rows of a 2-D numeric table are kept as they are.
 
     Examples
     --------
@@ -95,15 +99,7 @@ class ImagePixelEncoder(ClassNamePrefixFeaturesOutMixin, ModalityEncoder):
         self : ImagePixelEncoder
         """
         cells = self._read_column(X, y, reset=True)
-        common_size, channels = probe_images(cells)
-        size = as_size(self.size)
-        if size is None:
-            if common_size is None:
-                raise ValueError(
-                    f"column {cells.name!r}: images have different sizes; "
-                    "pass size=(H, W) to resize them to one size."
-                )
-            size = common_size
+        size, channels = fit_image_shape(cells, self.size)
         self.image_size_ = size
         self.n_channels_ = 1 if self.grayscale else channels
         self._n_features_out = size[0] * size[1] * self.n_channels_
