@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmlearn._columns import ColumnCells, batch_slices
 
-__all__ = ["Source", "CellDataset", "CellLoader", "keep_batch", "resolve_workers",
-           "loader_params"]
+__all__ = ["Source", "CellDataset", "CellLoader", "TrainLoader", "keep_batch",
+           "resolve_workers", "loader_params"]
 
 # Rows converted at once when a column held in memory is converted up front.
 _CONVERT_CHUNK = 1024
@@ -193,6 +193,25 @@ class CellLoader(DataLoader):
             if isinstance(batch, _Failed):
                 raise batch.error
             yield batch
+
+
+class TrainLoader(CellLoader):
+    """The training loader: a :class:`CellLoader` that never yields a batch of one row.
+
+    Batch normalisation cannot train on a single row (one value per channel once the maps
+    are pooled to 1x1), so when the rows of an epoch leave a last batch of exactly one,
+    that batch is dropped. Training batches are shuffled, so a different row sits out each
+    epoch and none is left out of training for good. Every other batch size, and every
+    loader that does not train, keeps all rows.
+    """
+
+    def __init__(self, dataset, batch_size: int | None = 1, *, drop_last: bool = False,
+                 sampler=None, **kwargs):
+        n_rows = len(sampler) if sampler is not None else len(dataset)
+        if batch_size is not None and 1 < batch_size < n_rows and n_rows % batch_size == 1:
+            drop_last = True
+        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
+                         sampler=sampler, **kwargs)
 
 
 def resolve_workers(n_workers: int | None, dataset: CellDataset) -> int:

@@ -6,26 +6,38 @@ like a scikit-learn estimator (``clone`` sees only hyper-parameters; a refit sta
 weights; ``classes_`` are the user's labels). :func:`train_net` builds and fits it, seeded
 without touching torch's global random state, from arrays or from a
 :class:`~mmlearn._nn.data.CellDataset` that decodes batches lazily.
+
+Every such ``fit`` is atomic (:func:`atomic_fit`): the fitted attributes of a previous fit
+are removed when a new one starts, and whatever a failed fit set is removed before its
+error reaches the caller, so an estimator is either completely fitted by its last ``fit``
+or not fitted at all. A ``KeyboardInterrupt`` during training reaches the caller (skorch
+alone would swallow it and return a part-trained net), with the estimator unfitted.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
+from skorch.callbacks import Callback
 
+from mmlearn._nn.data import TrainLoader
 from mmlearn.utils._sklearn_compat import Interval
 
 __all__ = [
     "TRAINING_CONSTRAINTS",
+    "atomic_fit",
     "check_device",
+    "clear_fitted",
     "encode_labels",
     "seed_from",
     "seeded",
@@ -59,11 +71,79 @@ def check_device(device: str) -> str:
     return device
 
 
+# Private fitted state that does not end in "_" (scikit-learn's feature-names-out mixin).
+_PRIVATE_FITTED = ("_n_features_out",)
+
+
+def clear_fitted(estimator: object) -> None:
+    """Remove every fitted attribute of ``estimator``; its parameters stay.
+
+    Fitted attributes are the public instance attributes whose name ends in ``_`` (the
+    scikit-learn convention that ``check_is_fitted`` reads), plus ``_n_features_out``.
+    """
+    params = set(estimator.get_params(deep=False))
+    for name in list(vars(estimator)):
+        fitted = (name.endswith("_") and not name.startswith("__")) or name in _PRIVATE_FITTED
+        if fitted and name not in params:
+            delattr(estimator, name)
+
+
+def atomic_fit(fit_method: Callable) -> Callable:
+    """Make a ``fit`` method all-or-nothing.
+
+    The decorated method starts from an unfitted estimator (the attributes of a previous
+    fit are removed first, so a refit never mixes old and new state) and, if it raises
+    anything, ``KeyboardInterrupt`` included, every attribute it had set is removed before
+    the exception propagates: ``check_is_fitted`` then raises ``NotFittedError``. Put it
+    above ``fit_context`` so that a refit with invalid parameters also leaves the
+    estimator unfitted.
+    """
+
+    @functools.wraps(fit_method)
+    def wrapper(estimator, *args, **kwargs):
+        clear_fitted(estimator)
+        try:
+            return fit_method(estimator, *args, **kwargs)
+        except BaseException:
+            clear_fitted(estimator)
+            raise
+
+    return wrapper
+
+
+def _check_no_missing_labels(y: object) -> None:
+    """A ValueError naming the rows of ``y`` that hold None or NaN."""
+    values = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1 or values.dtype.kind not in "fcO":
+        return  # other shapes and dtypes are column_or_1d's to judge
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    if not missing.any():
+        return
+    rows = np.flatnonzero(missing)
+    index = getattr(y, "index", None)
+    where = "row labels" if index is not None else "rows"
+    shown = list(index[rows[:10]]) if index is not None else rows[:10].tolist()
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    raise ValueError(
+        f"y has {len(rows)} missing label(s) (None or NaN) at {where} {shown}{more}: every "
+        "training row needs a class label. Drop those rows or fill them in before fit."
+    )
+
+
 def encode_labels(y: object) -> tuple[np.ndarray, np.ndarray]:
-    """Integer-encode classification targets; returns ``(classes_, y_encoded as int64)``."""
+    """Integer-encode classification targets; returns ``(classes_, y_encoded as int64)``.
+
+    Raises a ValueError naming the rows when ``y`` holds missing labels (None, NaN, pandas
+    NA), and when it has fewer than 2 classes.
+    """
+    _check_no_missing_labels(y)
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     encoder = LabelEncoder().fit(y)
+    if encoder.classes_.size == 0:
+        raise ValueError("y is empty (0 samples): a classifier needs labelled rows.")
     if encoder.classes_.size < 2:
         raise ValueError(
             f"y has 1 class ({encoder.classes_[0]!r}); a classifier needs at least 2."
@@ -105,6 +185,25 @@ def _validation_split(y: np.ndarray | None, n_samples: int, fraction: float | No
     return ValidSplit(fraction, stratified=classify, random_state=seed) if usable else None
 
 
+class _Progress(Callback):
+    """Counts the epochs that ran to their end (skorch swallows a KeyboardInterrupt, so
+    this count is how :func:`train_net` tells a finished fit from an interrupted one)."""
+
+    def initialize(self):
+        self.epochs_done_ = 0
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_done_ = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_done_ += 1
+
+
+# torch's message when batch normalisation trains on a batch of one row.
+_ONE_ROW_BATCH = "Expected more than 1 value per channel when training"
+
+
 def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y,
               device: str, task: str = "classify", loader_params: dict | None = None):
     """Build a seeded skorch net for ``module`` from ``owner``'s hyper-parameters; fit it.
@@ -131,6 +230,19 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
     Returns
     -------
     net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor, fitted
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When training is interrupted (Ctrl-C) before its last epoch. skorch's own ``fit``
+        catches the interrupt and returns the part-trained net; this function tells an
+        interrupt from early stopping (which skorch also signals by raising it) and
+        raises it again. Callers decorate their ``fit`` with :func:`atomic_fit`, so the
+        estimator is then left unfitted.
+    ValueError
+        When every training batch has one row (``batch_size=1``) and the module uses batch
+        normalisation. A last batch of one row is dropped instead
+        (:class:`~mmlearn._nn.data.TrainLoader`).
     """
     from skorch import NeuralNetClassifier, NeuralNetRegressor
     from skorch.callbacks import EarlyStopping
@@ -140,17 +252,24 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
     n_samples = len(y)
     split = _validation_split(y if classify else None, n_samples,
                               owner.validation_fraction, seed, classify)
-    callbacks = []
+    # First in the list: it counts an epoch before early stopping may end the loop.
+    progress = _Progress()
+    callbacks = [("progress", progress)]
+    early_stopping = None
     if split is not None:
-        callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=owner.patience, load_best=True)))
+        early_stopping = EarlyStopping(monitor="valid_loss", patience=owner.patience,
+                                       load_best=True)
+        callbacks.append(("early_stopping", early_stopping))
     loader_params = dict(loader_params or {})
     iterators = {}
     for name in ("iterator_train", "iterator_valid"):
         iterators.update({f"{name}__{key}": value for key, value in loader_params.items()
                           if key != "iterator"})
-        if "iterator" in loader_params:
-            iterators[name] = loader_params["iterator"]
+    # Training never draws a batch of one row (batch norm cannot train on it); the
+    # validation loader runs in eval mode and keeps every row.
+    iterators["iterator_train"] = TrainLoader
+    if "iterator" in loader_params:
+        iterators["iterator_valid"] = loader_params["iterator"]
     if "sampler" not in loader_params:
         iterators["iterator_train__shuffle"] = True
     net_class = NeuralNetClassifier if classify else NeuralNetRegressor
@@ -170,5 +289,22 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
             **iterators,
             **{f"module__{k}": v for k, v in module_params.items()},
         )
-        net.fit(X, y)
+        try:
+            net.fit(X, y)
+        except ValueError as exc:
+            if _ONE_ROW_BATCH not in str(exc):
+                raise
+            raise ValueError(
+                f"{type(owner).__name__}: batch_size={owner.batch_size} gives training "
+                "batches of one row, and batch normalisation cannot train on one row; "
+                "use batch_size >= 2."
+            ) from exc
+    done = progress.epochs_done_
+    stopped_early = (early_stopping is not None
+                     and early_stopping.misses_ >= early_stopping.patience)
+    if done < owner.max_epochs and not stopped_early:
+        raise KeyboardInterrupt(
+            f"{type(owner).__name__}.fit was interrupted after {done} of "
+            f"{owner.max_epochs} epochs; the estimator is left unfitted."
+        )
     return net

@@ -20,7 +20,13 @@ from mmlearn._columns import ColumnCells
 from mmlearn._inputs.base import ModalityInput
 from mmlearn._nn.data import CellDataset, Source, loader_params, resolve_workers
 from mmlearn._nn.inference import run_net
-from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, encode_labels, train_net
+from mmlearn._nn.training import (
+    TRAINING_CONSTRAINTS,
+    atomic_fit,
+    check_device,
+    encode_labels,
+    train_net,
+)
 from mmlearn.encoders._base import ModalityEncoder
 from mmlearn.utils._sklearn_compat import Interval
 
@@ -42,7 +48,8 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
     validation_fraction, patience, device, random_state, verbose``.
 
     The fitted input's learned attributes (``image_size_``, ``vocabulary_``,
-    ``mel_mean_``...) are also set on the encoder after ``fit``.
+    ``mel_mean_``...) are also set on the encoder after ``fit`` (see its Notes: a fit is
+    all-or-nothing).
     """
 
     module_class: type[torch.nn.Module]
@@ -99,11 +106,26 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         ----------
         X : Series, one-column DataFrame, list or ndarray of cells
         y : array-like of shape (n_samples,)
-            Class labels (any type LabelEncoder accepts: ints, strings).
+            Class labels (any type LabelEncoder accepts: ints, strings). A missing label
+            (None, NaN) raises a ValueError naming its rows.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        ``fit`` (and ``fit_transform``) is all-or-nothing: a refit first removes the
+        previous fit's attributes, and a fit that raises (a bad cell, an error in an epoch,
+        ``KeyboardInterrupt``) leaves the encoder unfitted (``check_is_fitted`` raises),
+        never an old network beside a new input. A ``KeyboardInterrupt`` (Ctrl-C) during
+        training reaches the caller: skorch alone would swallow it and return a
+        part-trained network.
+
+        In training, a last batch of exactly one row is dropped (a different row each
+        epoch, as batches are shuffled): batch normalisation cannot train on one row, which
+        small images pooled down to 1x1 would otherwise hit. ``batch_size=1`` with batch
+        normalisation raises a ValueError.
         """
         self._fit(X, y)
         return self
@@ -132,6 +154,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         out[present] = self._apply(dataset, "embed", self.embedding_dim)
         return out
 
+    @atomic_fit
     def _fit(self, X, y) -> tuple[CellDataset, np.ndarray]:
         if y is None:
             raise ValueError(
@@ -152,7 +175,6 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         n_workers = resolve_workers(self.n_workers, dataset)
         net = train_net(self, module, module_params=params, X=dataset, y=y_encoded,
                         device=device, loader_params=loader_params(n_workers))
-        # Fitted attributes appear together, once training has succeeded.
         self.classes_ = classes
         self.input_ = input_
         for name, value in vars(input_).items():

@@ -13,7 +13,7 @@ from torch import nn
 from mmlearn._nn.inference import predict_batches
 from mmlearn._nn.layers import check_hidden_sizes, mlp_layers
 from mmlearn._nn.standardize import fit_standardizer
-from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, train_net
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, atomic_fit, check_device, train_net
 from mmlearn.utils._sklearn_compat import Interval, fit_context, validate_data
 
 __all__ = ["Autoencoder"]
@@ -136,6 +136,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     ``transform`` returns float32 of shape ``(n_samples, embedding_dim)``, computed in
     batches under ``torch.inference_mode``.
 
+    ``fit`` is all-or-nothing: a refit first removes the previous fit's attributes, and a
+    fit that raises leaves the autoencoder unfitted (``check_is_fitted`` raises), never an
+    old network beside new statistics. A ``KeyboardInterrupt`` (Ctrl-C) during training
+    reaches the caller, which skorch alone would swallow, returning a part-trained
+    network; the autoencoder is then unfitted.
+
     Examples
     --------
     >>> from sklearn.pipeline import make_pipeline
@@ -178,6 +184,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.random_state = random_state
         self.verbose = verbose
 
+    @atomic_fit
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the autoencoder to reconstruct ``X``.

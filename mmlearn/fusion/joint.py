@@ -21,7 +21,13 @@ from mmlearn._inputs.tabular import TableRows, TabularInput
 from mmlearn._nn.data import CellDataset, Source, loader_params, resolve_workers
 from mmlearn._nn.inference import run_net
 from mmlearn._nn.layers import check_hidden_sizes
-from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, encode_labels, train_net
+from mmlearn._nn.training import (
+    TRAINING_CONSTRAINTS,
+    atomic_fit,
+    check_device,
+    encode_labels,
+    train_net,
+)
 from mmlearn.fusion._missing import check_missing, describe_columns
 from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
 from mmlearn.fusion.ops import FUSION_OPS, JointNetwork, TabularMLP
@@ -353,6 +359,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         return parts, np.stack([~a for a in absent], axis=1)
 
     # --------------------------------------------------------------------------- fit
+    @atomic_fit
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
         """Fit each branch's input, then train the whole network.
@@ -362,15 +369,27 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         X : DataFrame of shape (n_samples, n_columns)
             One column per modality (a 2-D array with integer column indices also works).
         y : array-like of shape (n_samples,)
-            Class labels (ints, strings, ...); at least 2 classes.
+            Class labels (ints, strings, ...); at least 2 classes. A missing label (None,
+            NaN) raises a ValueError naming its rows.
 
         Returns
         -------
         self : JointFusion
+
+        Notes
+        -----
+        ``fit`` (and ``fit_transform``) is all-or-nothing: a refit first removes the
+        previous fit's attributes, and a fit that raises leaves the model unfitted
+        (``check_is_fitted`` raises), never an old network beside new branches. A
+        ``KeyboardInterrupt`` (Ctrl-C) during training reaches the caller: skorch alone
+        would swallow it and return a part-trained network. A last training batch of
+        exactly one row is dropped (a different row each epoch), since batch normalisation
+        in a branch cannot train on one row.
         """
         self._fit(X, y)
         return self
 
+    @atomic_fit
     @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None):
         """Fit, then return the fused vectors of the training rows.
@@ -433,7 +452,6 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
                 rank=self.rank),
             X=dataset, y=y_encoded, device=device,
             loader_params=loader_params(resolve_workers(self.n_workers, dataset)))
-        # Fitted attributes appear together, once training has succeeded.
         self.classes_ = classes
         self.branches_ = branches
         self.net_ = net

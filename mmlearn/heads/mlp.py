@@ -13,7 +13,13 @@ from torch import nn
 from mmlearn._nn.inference import predict_batches
 from mmlearn._nn.layers import check_hidden_sizes, mlp_layers
 from mmlearn._nn.standardize import fit_standardizer
-from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device, encode_labels, train_net
+from mmlearn._nn.training import (
+    TRAINING_CONSTRAINTS,
+    atomic_fit,
+    check_device,
+    encode_labels,
+    train_net,
+)
 from mmlearn.utils._sklearn_compat import Interval, fit_context, validate_data
 
 __all__ = ["MLPHead"]
@@ -97,7 +103,14 @@ class MLPHead(ClassifierMixin, BaseEstimator):
     -----
     Inputs are validated by scikit-learn's ``validate_data`` (a dense 2-D array of finite
     numbers; sparse input is rejected) and fed to torch as float32. ``predict_proba``
-    returns float32.
+    returns float32. A missing label (None, NaN) in ``y`` raises a ValueError naming its
+    rows.
+
+    ``fit`` is all-or-nothing: a refit first removes the previous fit's attributes, and a
+    fit that raises leaves the head unfitted (``check_is_fitted`` raises), never an old
+    network beside new statistics. A ``KeyboardInterrupt`` (Ctrl-C) during training
+    reaches the caller, which skorch alone would swallow, returning a part-trained
+    network; the head is then unfitted.
 
     Examples
     --------
@@ -135,6 +148,7 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @atomic_fit
     @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the network on ``X`` (numeric features) and class labels ``y``.
@@ -152,8 +166,9 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         """
         hidden_sizes = check_hidden_sizes(self.hidden_sizes)
         device = check_device(self.device)
-        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        # Labels first: a missing label gets a message naming its row.
         self.classes_, y_encoded = encode_labels(y)
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         if self.standardize:
             self.mean_, self.scale_ = fit_standardizer(X)
         else:
