@@ -1,6 +1,24 @@
 """Heads: final estimators that classify fused features."""
 
-from mmlearn.heads.mlp import MLPHead
-from mmlearn.heads.voting import VotingHead
+import importlib
 
-__all__ = ["MLPHead", "VotingHead"]
+# Each name is imported from its module on first use, so that importing this package does
+# not load torch, skorch or librosa for a user who needs only the classical parts.
+_MODULES = {
+    "MLPHead": "mmlearn.heads.mlp",
+    "VotingHead": "mmlearn.heads.voting",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        value = getattr(importlib.import_module(_MODULES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES))
