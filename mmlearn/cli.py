@@ -135,10 +135,22 @@ def _load(args, parser):
                       groups=groups)
 
 
+def _one_line(exc: BaseException) -> str:
+    # A wrapped library message may span lines (scikit-learn's NaN advice does); the CLI
+    # reports one line after "mmlearn bench: error:".
+    return " ".join(str(exc).split())
+
+
 def _bench(args, parser) -> int:
     from mmlearn.bench import format_table, run_benchmark, write_results
     from mmlearn.bench.grid import ENCODERS, FUSIONS, HEADS
+    from mmlearn.bench.report import check_output_folder
 
+    try:
+        # Before the run, which may take minutes: an unusable --out would only fail after it.
+        check_output_folder(args.out)
+    except OSError as exc:
+        parser.error(f"--out: {_one_line(exc)}")
     try:
         data = _load(args, parser)
     except (ValueError, FileNotFoundError) as exc:
@@ -156,16 +168,20 @@ def _bench(args, parser) -> int:
             image_size=args.image_size, n_jobs=args.n_jobs, cache=not args.no_cache,
             progress=not args.quiet,
         )
-    except ValueError as exc:
-        # Data problems found while fitting (too few rows per class for --cv, images of
-        # mixed sizes without --image-size...) are the user's to fix: no traceback.
-        parser.error(str(exc))
+    except (ValueError, TypeError) as exc:
+        # Data problems (a single class, too few rows per class for --cv, images of mixed
+        # sizes without --image-size, cells of the wrong type for their encoder...) are the
+        # user's to fix, and mmlearn's messages name the column: no traceback.
+        parser.error(_one_line(exc))
     meta = results.attrs["metadata"]
     print(f"{meta['dataset']}: {meta['n_samples']} samples, {meta['n_classes']} classes, "
           f"{meta['cv']}-fold {meta['splitter']} (seed {meta['seed']}), "
           f"{meta['n_candidates']} candidates, {meta['wall_seconds']:.0f} s")
     print(format_table(results))
-    paths = write_results(results, args.out)
+    try:
+        paths = write_results(results, args.out)
+    except OSError as exc:  # the folder changed during the run
+        parser.error(f"--out: {_one_line(exc)}")
     if not args.quiet:
         print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     return 0

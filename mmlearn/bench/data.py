@@ -15,6 +15,7 @@ __all__ = [
     "DATASETS",
     "MODALITIES",
     "BenchData",
+    "check_cells",
     "load_builtin",
     "load_table",
     "select_modalities",
@@ -212,6 +213,36 @@ def load_table(
         sample_rate=sample_rate,
         groups=None if groups is None else frame[groups].to_numpy(),
     )
+
+
+def check_cells(data: BenchData) -> None:
+    """Raise a ValueError if a text column holds something other than text.
+
+    Run before any candidate is fitted, so that a column given as ``--text`` by mistake
+    (ages, say) stops the run at once with its name, rather than fails in the first text
+    candidate's encoder. Missing cells (None, NaN) are allowed: they are imputed.
+
+    Parameters
+    ----------
+    data : BenchData
+    """
+    from mmlearn._columns import is_missing
+
+    for column, kind in data.modalities.items():
+        if kind != "text":
+            continue
+        cells = data.X[column]
+        for row, cell in enumerate(cells.to_numpy(dtype=object)):
+            if isinstance(cell, str) or is_missing(cell):
+                continue
+            shown = repr(cell) if len(repr(cell)) <= 40 else repr(cell)[:37] + "..."
+            what = (f"holds {cells.dtype} values" if cells.dtype != object
+                    else "holds non-text cells")
+            raise ValueError(
+                f"text column {column!r} {what}: row {row} is {type(cell).__name__} "
+                f"{shown}; a text column needs str cells (None/NaN for a missing one). "
+                "Give numeric or categorical columns as tabular (--tabular)."
+            )
 
 
 def select_modalities(data: BenchData, columns: Mapping[str, str]) -> BenchData:

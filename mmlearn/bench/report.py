@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["format_table", "plot_results", "write_results"]
+__all__ = ["RESULT_FILES", "check_output_folder", "format_table", "plot_results", "write_results"]
 
 # Per-fold lists stay out of the CSV (one scalar per cell); the JSON keeps them.
 _LIST_COLUMNS = ("accuracy_folds", "f1_macro_folds")
+
+#: The files :func:`write_results` writes into its folder.
+RESULT_FILES = ("results.csv", "results.json", "results.png")
 
 
 def format_table(results: pd.DataFrame) -> str:
@@ -120,6 +124,63 @@ def _json_ready(value):
     return value
 
 
+def check_output_folder(out: str | Path) -> Path:
+    """Raise an OSError unless :func:`write_results` can write into ``out``; create nothing.
+
+    ``mmlearn bench`` calls it before the run, so that an output path that cannot be used
+    (an existing file, a folder under a file, a folder without write permission) is
+    reported at once rather than after every candidate has been evaluated.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder; it need not exist yet.
+
+    Returns
+    -------
+    out : Path
+
+    Raises
+    ------
+    NotADirectoryError
+        ``out``, or the nearest of its parents that exists, is not a folder.
+    IsADirectoryError
+        A folder stands where one of the result files goes.
+    PermissionError
+        The folder (or the parent it would be created in) is not writable.
+    """
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise NotADirectoryError(
+                f"output folder {str(out)!r} is an existing file, not a folder: give a "
+                "folder (created if needed) for results.csv, results.json and results.png."
+            )
+        for name in RESULT_FILES:
+            target = out / name
+            if target.is_dir():
+                raise IsADirectoryError(
+                    f"cannot write {str(target)!r}: a folder of that name is in the way."
+                )
+            if target.exists() and not os.access(target, os.W_OK):
+                raise PermissionError(f"cannot overwrite {str(target)!r}: it is read-only.")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(f"output folder {str(out)!r} is not writable.")
+        return out
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(
+            f"cannot create output folder {str(out)!r}: {str(parent)!r} is a file, not a folder."
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot create output folder {str(out)!r}: {str(parent)!r} is not writable."
+        )
+    return out
+
+
 def write_results(results: pd.DataFrame, out: str | Path) -> dict[str, Path]:
     """Write ``results.csv``, ``results.json`` and ``results.png`` into ``out``.
 
@@ -135,8 +196,14 @@ def write_results(results: pd.DataFrame, out: str | Path) -> dict[str, Path]:
     -------
     paths : dict of str -> Path
         ``{"csv": ..., "json": ..., "png": ...}``.
+
+    Raises
+    ------
+    OSError
+        Before writing anything, when ``out`` cannot hold the files (see
+        :func:`check_output_folder`).
     """
-    out = Path(out)
+    out = check_output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "results.csv", "json": out / "results.json",
              "png": out / "results.png"}

@@ -26,7 +26,13 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_validate
 
 from mmlearn.bench._cache import TimingLedger
-from mmlearn.bench.data import BenchData, load_builtin, select_modalities, subsample
+from mmlearn.bench.data import (
+    BenchData,
+    check_cells,
+    load_builtin,
+    select_modalities,
+    subsample,
+)
 from mmlearn.bench.grid import (
     DEFAULT_HEADS,
     HEADS,
@@ -114,6 +120,8 @@ def run_benchmark(
     """
     bench = _resolve_data(data, y=y, modalities=modalities, groups=groups,
                           max_samples=max_samples, seed=seed)
+    _check_target(bench, cv, subsampled=max_samples is not None)
+    check_cells(bench)
     splitter, folds = _make_folds(bench, cv, seed)
     options = EncoderOptions(sample_rate=sample_rate or bench.sample_rate,
                              image_size=image_size, random_state=seed)
@@ -172,6 +180,47 @@ def _as_data(data, y, modalities) -> BenchData:
         f"data must be a built-in dataset name, a BenchData or a DataFrame, got "
         f"{type(data).__name__}."
     )
+
+
+def _check_target(bench: BenchData, cv: int, *, subsampled: bool) -> None:
+    """Raise a ValueError unless every class can be in every test fold.
+
+    Before anything is fitted: a target of one class would score every candidate 1.000
+    (each head predicts the only label there is), and a class with fewer rows than folds
+    leaves some test folds without it (StratifiedKFold only warns).
+    """
+    if cv < 2:
+        raise ValueError(f"cv={cv}: cross-validation needs at least 2 folds.")
+    labels = pd.Series(np.asarray(bench.y, dtype=object).ravel())
+    where = f"{bench.name}: the target"
+    if subsampled:
+        where += f" (in the subsample of {len(labels)} rows)"
+    absent = labels.isna().to_numpy()
+    if absent.any():
+        rows = np.flatnonzero(absent)[:5].tolist()
+        raise ValueError(
+            f"{where} is missing (None/NaN) in {int(absent.sum())} rows (first: {rows}); "
+            "drop those rows or give them a label."
+        )
+    counts = labels.value_counts(sort=True)
+    if len(counts) < 2:
+        raise ValueError(
+            f"{where} has a single class ({counts.index[0]!r}, all {len(labels)} rows): "
+            "there is nothing to classify, and every candidate would score 1.000. A "
+            "benchmark needs at least 2 classes; check the target column."
+        )
+    rare = counts[counts < cv]
+    if len(rare):
+        shown = ", ".join(f"{label!r} ({n} row{'s' if n > 1 else ''})"
+                          for label, n in rare.iloc[::-1].head(5).items())
+        fewest = int(rare.min())
+        fix = (f"lower cv (--cv) to {fewest} or fewer, or drop those classes" if fewest >= 2
+               else "drop or merge those classes, or add rows")
+        raise ValueError(
+            f"{where} has {len(rare)} class(es) with fewer rows than the {cv} stratified "
+            f"folds (n_splits={cv}): {shown}. Every class needs at least {cv} rows, one per "
+            f"test fold; {fix}."
+        )
 
 
 # --------------------------------------------------------------- step 2: the folds

@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 from sklearn.cross_decomposition import CCA, PLSCanonical
@@ -12,6 +13,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from mmlearn._columns import is_missing
 from mmlearn.utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -281,7 +283,11 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def _features_x(self, X, *, fitting: bool) -> np.ndarray:
         if self.x_encoder is None:
-            return validate_data(self, X, reset=fitting, dtype=np.float64)
+            features = validate_data(self, X, reset=fitting, dtype=np.float64,
+                                     ensure_all_finite="allow-nan")
+            _check_no_nan(features, "X")
+            return features
+        _check_present(X, "X")
         if fitting:
             self.x_encoder_ = clone(self.x_encoder).fit(X)
             # Like Pipeline: the input this estimator takes is its first step's input.
@@ -294,8 +300,11 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def _features_y(self, y, *, fitting: bool) -> np.ndarray:
         if self.y_encoder is None:
-            features = check_array(y, input_name="y", dtype=np.float64, ensure_2d=False)
+            features = check_array(y, input_name="y", dtype=np.float64, ensure_2d=False,
+                                   ensure_all_finite="allow-nan")
+            _check_no_nan(features, "y")
         else:
+            _check_present(y, "y")
             if fitting:
                 self.y_encoder_ = clone(self.y_encoder).fit(y)
             features = _dense_features(self.y_encoder_.transform(y), "y", self.y_encoder_)
@@ -319,6 +328,60 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return tags
 
 
+_VIEWS = {"X": "X (the first view)", "y": "y (the second view)"}
+
+
+def _rows_message(rows: np.ndarray) -> str:
+    return f"{rows.size} row(s) (positions {rows[:5].tolist()}{', ...' if rows.size > 5 else ''})"
+
+
+def _check_no_nan(features: np.ndarray, side: str) -> None:
+    """Raise a ValueError naming the view and the rows where a numeric view holds NaN."""
+    bad = np.isnan(features).reshape(features.shape[0], -1).any(axis=1)
+    if bad.any():
+        ordinal = "first" if side == "X" else "second"
+        raise ValueError(
+            f"CrossModalAligner: Input {side} contains NaN in "
+            f"{_rows_message(np.flatnonzero(bad))} of the {ordinal} view; each row pairs the "
+            "two views and CCA/PLS need every value: drop those rows from X and y together, "
+            "or impute them."
+        )
+
+
+def _missing_cells(view: object) -> np.ndarray:
+    """Rows of a raw view (the cells an encoder reads) whose every cell is missing."""
+    if isinstance(view, pd.Series):
+        return view.isna().to_numpy()
+    if isinstance(view, pd.DataFrame):
+        return view.isna().to_numpy().all(axis=1)
+    if isinstance(view, np.ndarray) and view.dtype.kind in "fc":
+        flat = np.isnan(view.reshape(view.shape[0], -1)) if view.ndim else np.isnan(view)
+        return flat.all(axis=1) if flat.ndim == 2 else flat
+    if isinstance(view, np.ndarray) and view.dtype != object:
+        return np.zeros(len(view), dtype=bool)
+    # A list or object array: one cell (an image, a clip, a text) per row.
+    return np.fromiter((is_missing(cell) for cell in view), dtype=bool, count=len(view))
+
+
+def _check_present(view: object, side: str) -> None:
+    """Raise a ValueError naming the view and the rows where a cell is missing (None, NaN).
+
+    Each row is a pair: a row without one of its views has nothing to align, and an
+    encoder would otherwise fail on the cell (``'NoneType' object has no attribute
+    'lower'``) or hand CCA a row of NaN.
+    """
+    try:
+        absent = _missing_cells(view)
+    except TypeError:  # not a sequence of rows: the encoder reports it
+        return
+    if absent.any():
+        raise ValueError(
+            f"CrossModalAligner: {_VIEWS[side]} has a missing cell (None/NaN) in "
+            f"{_rows_message(np.flatnonzero(absent))}; each row pairs the two views, so "
+            "both must be present: drop those rows from X and y together, or fill them."
+        )
+
+
 def _dense_features(features, side: str, encoder) -> np.ndarray:
     if sp.issparse(features):
         raise ValueError(
@@ -326,7 +389,16 @@ def _dense_features(features, side: str, encoder) -> np.ndarray:
             "PLS need dense features: end the encoder with a dense reduction such as "
             "TruncatedSVD (after TfidfVectorizer)."
         )
-    return check_array(features, input_name=side, dtype=np.float64)
+    features = check_array(features, input_name=side, dtype=np.float64,
+                           ensure_all_finite="allow-nan")
+    bad = np.isnan(features).any(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"CrossModalAligner: the {side} encoder {type(encoder).__name__} returned NaN "
+            f"for {_VIEWS[side]} in {_rows_message(np.flatnonzero(bad))}; CCA and PLS need "
+            "every value: check those rows' cells, or end the encoder with an imputer."
+        )
+    return features
 
 
 def _unit_scale(scores: np.ndarray) -> np.ndarray:

@@ -9,6 +9,9 @@ per-modality wrapper ("impute": fit on the rows that have the modality, fill the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -22,10 +25,13 @@ __all__ = [
     "MISSING_POLICIES",
     "ModalityStep",
     "check_missing",
+    "describe_cells",
     "describe_columns",
     "describe_modality",
+    "encoder_error",
     "missing_rows",
     "present_matrix",
+    "route_errors",
 ]
 
 MISSING_POLICIES = ("impute", "raise")
@@ -113,6 +119,115 @@ def describe_modality(owner: str | None, name: str, part: object,
     return where if owner is None else f"{owner}: {where}"
 
 
+def _describe_cell(cell: object) -> str:
+    if isinstance(cell, np.ndarray):
+        return f"{cell.dtype} array of shape {cell.shape}"
+    text = repr(cell)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_cells(part: object) -> str:
+    """What one modality's cells hold, for an error message: ``int64 values (e.g. 7)``.
+
+    Parameters
+    ----------
+    part : Series, DataFrame, ndarray or list
+        The modality's columns.
+
+    Returns
+    -------
+    description : str
+        The dtype of a numeric column, else the Python types of the present cells with
+        their counts and one example.
+    """
+    if getattr(part, "ndim", 1) == 2 and part.shape[1] == 0:
+        return "no column"
+    if isinstance(part, pd.DataFrame):
+        if part.shape[1] != 1:
+            dtypes = sorted({str(d) for d in part.dtypes})
+            return f"a table of {part.shape[1]} columns of dtype(s) {', '.join(dtypes)}"
+        part = part.iloc[:, 0]
+    if isinstance(part, pd.Series):
+        dtype, cells = part.dtype, part.to_numpy(dtype=object)
+    else:
+        try:
+            arr = np.asarray(part)
+        except ValueError:  # ragged cells
+            arr = np.empty(len(part), dtype=object)
+            arr[:] = list(part)
+        if arr.ndim == 0 or arr.size == 0:
+            return f"{arr.dtype} array of shape {arr.shape}"
+        dtype, cells = arr.dtype, arr.reshape(len(arr), -1)[:, 0]
+    present = [c for c in cells if not is_missing(c)]
+    if not present:
+        return "only missing cells"
+    if dtype.kind != "O":
+        return f"{dtype} values (e.g. {_describe_cell(present[0])})"
+    counts: dict[str, int] = {}
+    for cell in present:
+        counts[type(cell).__name__] = counts.get(type(cell).__name__, 0) + 1
+    kinds = ", ".join(f"{kind} ({n})" for kind, n in
+                      sorted(counts.items(), key=lambda kv: -kv[1])[:3])
+    return f"cells of type {kinds} (e.g. {_describe_cell(present[0])})"
+
+
+def encoder_error(exc: Exception, *, where: str, part: object, step: str) -> Exception:
+    """The error to raise when a route's estimator fails on the route's cells.
+
+    The estimator's own message (a raw library error, such as TfidfVectorizer's
+    ``'int' object has no attribute 'lower'``) says neither which modality nor which column
+    nor what their cells are; this one says all three and keeps the original message.
+
+    Parameters
+    ----------
+    exc : Exception
+        What the estimator raised (a ValueError, TypeError or AttributeError).
+    where : str
+        The subject of the message (see :func:`describe_modality`); a message that already
+        starts with its first word (the fusion step's name) is returned unchanged.
+    part : Series, DataFrame or ndarray
+        The route's selected columns.
+    step : str
+        The estimator's method that failed (``"fit"``, ``"transform"``...).
+
+    Returns
+    -------
+    error : Exception
+        A TypeError for a TypeError or AttributeError (a cell of the wrong type), an error of
+        the original type otherwise; ``exc`` itself when it cannot be rebuilt.
+    """
+    message = str(exc)
+    owner = where.split(":", 1)[0]
+    if message.startswith(owner):
+        return exc
+    original = message if type(exc) in (ValueError, TypeError) \
+        else f"{type(exc).__name__}: {message}"
+    try:
+        cells = describe_cells(part)
+    except Exception:  # the cells defy description: the original error still stands
+        return exc
+    text = f"{where} holds {cells}, and its estimator's {step} failed on them: {original}"
+    if isinstance(exc, AttributeError) and not isinstance(exc, ValueError | TypeError):
+        return TypeError(text)
+    try:
+        return type(exc)(text)
+    except Exception:  # an exception type whose constructor takes other arguments
+        return exc
+
+
+@contextmanager
+def route_errors(*, where: str, part: object, step: str) -> Iterator[None]:
+    """Re-raise a route's estimator's ValueError, TypeError or AttributeError through
+    :func:`encoder_error` (same arguments), chained to the original."""
+    try:
+        yield
+    except (ValueError, TypeError, AttributeError) as exc:
+        error = encoder_error(exc, where=where, part=part, step=step)
+        if error is exc:
+            raise
+        raise error from exc
+
+
 def check_missing(part: object, *, where: str, missing: str = "impute",
                   fitting: bool) -> np.ndarray:
     """Apply the missing-modality policy's checks to one modality's columns.
@@ -195,7 +310,8 @@ class ModalityStep(TransformerMixin, BaseEstimator):
             y_fit = None if y is None else safe_indexing(y, present)
         else:
             X_fit, y_fit = X, y
-        features = self.encoder_.fit_transform(X_fit, y_fit)
+        with self._errors(X_fit, "fit_transform"):
+            features = self.encoder_.fit_transform(X_fit, y_fit)
         self.sparse_output_ = sp.issparse(features)
         self.n_encoded_ = features.shape[1]
         if self.sparse_output_:
@@ -219,13 +335,16 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         absent = self._check_missing(X, fitting=False)
         present = np.flatnonzero(~absent)
-        if absent.all():
-            features = None
-        elif absent.any():
-            features = self.encoder_.transform(safe_indexing(X, present, axis=0))
-        else:
-            features = self.encoder_.transform(X)
+        features = None
+        if not absent.all():
+            X_present = safe_indexing(X, present, axis=0) if absent.any() else X
+            with self._errors(X_present, "transform"):
+                features = self.encoder_.transform(X_present)
         return self._assemble(features, absent, present)
+
+    def _errors(self, X, step: str):
+        return route_errors(where=describe_modality(self.owner, self.name, X), part=X,
+                            step=step)
 
     def _assemble(self, features, absent: np.ndarray, present: np.ndarray):
         if absent.any():

@@ -185,6 +185,16 @@ class ModalityRoutes(BaseComposition):
                 f"{type(self).__name__} expects a pandas DataFrame with one column per modality "
                 f"(or a 2-D array with integer column indices), got {type(X).__name__}."
             )
+        if isinstance(X.columns, pd.MultiIndex):
+            # Routes name one column each by a plain label; a tuple of levels would be read
+            # as a list of columns, and ColumnTransformer cannot select from MultiIndex.
+            kind = type(self).__name__
+            raise ValueError(
+                f"{kind}: X has MultiIndex columns ({X.columns.nlevels} levels, e.g. "
+                f"{X.columns[0]!r}), which {kind} does not support. Flatten them first, e.g. "
+                "X.columns = ['_'.join(map(str, c)) for c in X.columns], and name the "
+                "flattened columns in the routes."
+            )
         present = set(X.columns)
         for name, _, columns in self.get_routes():
             wanted = [columns] if isinstance(columns, str) else columns

@@ -138,9 +138,11 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         unknown = set(given) - names
         if unknown:
             raise ValueError(
-                f"EarlyFusion: weights name unknown modalities {sorted(unknown)}; "
+                f"EarlyFusion: weights name unknown modalities {sorted(unknown, key=str)}; "
                 f"known: {sorted(names)}."
             )
+        for name, weight in given.items():
+            _check_weight(name, weight)
         routes = [
             (name, enc if isinstance(enc, str) else ModalityStep(
                 enc, name=name, missing=self.missing, drop_rows=(drop_rows or {}).get(name),
@@ -314,3 +316,20 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "column_transformer_")
+
+
+def _check_weight(name: str, weight: object) -> None:
+    """Raise a ValueError unless ``weight`` is a finite number >= 0."""
+    # A NaN or infinite weight turns the modality's whole block into NaN (0 * inf is NaN),
+    # and a negative one flips its features: both pass ColumnTransformer silently.
+    if isinstance(weight, bool | np.bool_) or not isinstance(weight, Real):
+        raise ValueError(
+            f"EarlyFusion: weights[{name!r}] must be a finite number >= 0, got "
+            f"{weight!r} ({type(weight).__name__})."
+        )
+    if not np.isfinite(weight) or weight < 0:
+        raise ValueError(
+            f"EarlyFusion: weights[{name!r}] must be a finite number >= 0, got {weight!r}; "
+            "0 silences the modality, 1 leaves it as it is."
+        )
+

@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from mmlearn.fusion._dropout import sample_kept
-from mmlearn.fusion._missing import check_missing, describe_modality
+from mmlearn.fusion._missing import check_missing, describe_modality, route_errors
 from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
 from mmlearn.utils._sklearn_compat import (
     StrOptions,
@@ -214,7 +214,10 @@ class LateFusion(TransformerMixin, ModalityRoutes):
             present = np.flatnonzero(~absent)
             block = self._neutral(num_samples(X), name)
             if present.size:
-                block[present] = self._scores(est, safe_indexing(X_m, present), name)
+                rows = safe_indexing(X_m, present)
+                with route_errors(where=describe_modality("LateFusion", name, rows, columns),
+                                  part=rows, step=self.methods_[name]):
+                    block[present] = self._scores(est, rows, name)
             blocks.append(block)
         return np.hstack(blocks)
 
@@ -391,7 +394,13 @@ def _fit_and_score(fusion: LateFusion, name: str, est, X_m, y, train, test, wher
             f"class ({labels.tolist()}) in {where} (rows missing the modality left out); "
             "a classifier needs at least 2 classes: use fewer folds or more rows."
         )
-    est = clone(est).fit(safe_indexing(X_m, train), y_train)
+    part = safe_indexing(X_m, train)
+    with route_errors(where=describe_modality("LateFusion", name, part), part=part,
+                      step="fit"):
+        est = clone(est).fit(part, y_train)
     if test is None or not test.size:
         return est, None
-    return est, fusion._scores(est, safe_indexing(X_m, test), name)
+    part = safe_indexing(X_m, test)
+    with route_errors(where=describe_modality("LateFusion", name, part), part=part,
+                      step=fusion.methods_[name]):
+        return est, fusion._scores(est, part, name)
