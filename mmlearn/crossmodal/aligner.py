@@ -186,8 +186,7 @@ class CrossModalAligner(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                       max_iter=self.max_iter, tol=self.tol)
         inner = CCA(**common) if self.method == "cca" else PLSCanonical(**common)
         # The power method is hundreds of small matrix-vector products: BLAS threads only
-        # add synchronisation, and on a shared 2-core machine one thread fitted 15x faster
-        # (6.7 s against 99 s for 16 components of 1,433 emoji pairs).
+        # add synchronisation, which on a shared machine costs far more than it gains.
         with threadpool_limits(limits=1, user_api="blas"):
             self.estimator_ = inner.fit(features_x, features_y)
         self.n_iter_ = int(max(self.estimator_.n_iter_, default=0))
