@@ -12,14 +12,18 @@ may hold (see ``docs/data_contract.md``) live in one place:
 - audio: 1-D numeric ndarray (a waveform at the encoder's ``sample_rate``) or a path to a
   WAV/FLAC file (resampled to ``sample_rate``).
 - text: str.
-- missing: ``None``, NaN, ``pd.NA`` -> reported in the mask, never an error.
+- missing: ``None``, NaN, ``pd.NA``, ``NaT`` -> reported in the mask, never an error.
+
+Any other cell is present and is decoded or rejected with a ValueError/TypeError naming the
+column and row: ragged nested lists, complex, datetime, bytes or string arrays, numbers
+where arrays are expected (``Fraction``, ints too large for numpy).
 """
 
 from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,11 +93,24 @@ class ColumnCells:
 
 
 def is_missing(cell: object) -> bool:
-    """True for a missing modality cell: ``None``, NaN or ``pd.NA``/``NaT``."""
+    """True for a missing modality cell: ``None``, NaN or ``pd.NA``/``NaT``.
+
+    Never raises: any other object (an array, a string, a ``Fraction``, an int too large
+    for numpy) is a present cell, which its decoder accepts or rejects with a message.
+    """
     if cell is None or cell is pd.NA or cell is pd.NaT:
         return True
-    if isinstance(cell, numbers.Real) and not isinstance(cell, bool | np.bool_):
-        return bool(np.isnan(cell))
+    if isinstance(cell, float | complex | np.inexact):
+        return bool(cell != cell)  # NaN is the only float unequal to itself
+    if isinstance(cell, np.datetime64 | np.timedelta64):
+        return bool(np.isnat(cell))
+    if isinstance(cell, numbers.Number) and not isinstance(cell, numbers.Integral):
+        # Other number types (Fraction, Decimal...) have no NaN, or spell it as unequal to
+        # itself; np.isnan would reject them, so compare instead.
+        try:
+            return bool(cell != cell)
+        except (TypeError, ValueError, ArithmeticError):
+            return False
     return False
 
 
@@ -103,7 +120,8 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
     Accepts a Series, a one-column DataFrame, a list, a 1-D object array, or a stacked
     ndarray: ``(n, H, W[, C])`` images, ``(n, T)`` audio, ``(n,)`` or ``(n, 1)`` text.
     A 2-D numeric array given to an image encoder is read as ``n`` images of one row each,
-    which is what a row of flat pixel values is.
+    which is what a row of flat pixel values is. Anything else (a single value, a mapping,
+    a generator, sparse input) is a TypeError naming ``default_name``.
     """
     if isinstance(X, pd.DataFrame):
         if X.shape[1] > 1 and kind != "text" and all(
@@ -113,7 +131,7 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
             return _table_cells(X.to_numpy(), kind=kind, name=default_name, labels=list(X.index))
         if X.shape[1] != 1:
             raise ValueError(
-                f"a {kind} encoder reads one column, got {X.shape[1]} columns "
+                f"{_an(kind)} encoder reads one column, got {X.shape[1]} columns "
                 f"{list(map(str, X.columns))}; give one column per encoder "
                 "(EarlyFusion routes columns to encoders)."
             )
@@ -124,12 +142,20 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
         return ColumnCells(list(X.to_numpy(dtype=object)), name, list(X.index))
     if isinstance(X, str | bytes | os.PathLike):
         raise TypeError(
-            f"a {kind} encoder expects one cell per sample (a list, Series or array), "
-            f"got a single {type(X).__name__}; wrap it in a list."
+            f"column {default_name!r}: {_an(kind)} encoder expects one cell per sample (a list, "
+            f"Series or array), got a single {type(X).__name__}; wrap it in a list."
         )
     if sp.issparse(X):
         raise TypeError(
-            f"sparse input is not supported: a {kind} encoder needs one dense cell per sample."
+            f"column {default_name!r}: sparse input is not supported: {_an(kind)} encoder "
+            "needs one dense cell per sample."
+        )
+    if isinstance(X, Mapping):
+        # list(mapping) would be its keys, not its values (a sparse dok matrix is also a
+        # mapping, hence the sparse check first).
+        raise TypeError(
+            f"column {default_name!r}: {_an(kind)} encoder expects one cell per sample, got a "
+            f"{type(X).__name__}; pass pd.Series(mapping) or a list of its values."
         )
     if hasattr(X, "__array__"):
         return _table_cells(np.asarray(X), kind=kind, name=default_name)
@@ -144,9 +170,13 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
     if hasattr(X, "__len__") and hasattr(X, "__getitem__"):
         return ColumnCells(list(X), default_name)
     raise TypeError(
-        f"a {kind} encoder expects a Series, DataFrame column, list or ndarray, "
-        f"got {type(X).__name__}."
+        f"column {default_name!r}: {_an(kind)} encoder expects a Series, DataFrame column, "
+        f"list or ndarray, got {type(X).__name__}."
     )
+
+
+def _an(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _table_cells(X: np.ndarray, *, kind: str, name: str, labels: Sequence | None = None
@@ -168,7 +198,11 @@ def _split_array(X: np.ndarray, *, kind: str, name: str) -> list:
                 f"column {name!r}: a 2-D object array must hold numbers: {exc}"
             ) from exc
     if X.dtype.kind == "c":
-        raise ValueError(f"column {name!r}: Complex data not supported.")
+        raise ValueError(
+            # scikit-learn's estimator checks look for "Complex data not supported".
+            f"column {name!r}: Complex data not supported (dtype {X.dtype}); give real "
+            f"{kind} values."
+        )
     if X.dtype == object or X.dtype.kind in "US":
         if X.ndim == 2 and X.shape[1] == 1:
             X = X[:, 0]
@@ -279,6 +313,24 @@ def _integer_image_to_float(arr: np.ndarray, column: str, row: object) -> np.nda
     return arr.astype(np.float32) / np.float32(255)
 
 
+def _cell_array(cell: object, column: str, row: object, what: str) -> np.ndarray:
+    """An in-memory cell (ndarray, or nested lists/tuples of numbers) as an ndarray.
+
+    Ragged nested lists (rows of different lengths) have no array form; say so with the
+    column and row instead of numpy's "inhomogeneous shape".
+    """
+    if isinstance(cell, np.ndarray):
+        return cell
+    try:
+        return np.asarray(cell)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(
+            f"{_where(column, row)}: cannot read the nested {type(cell).__name__} as {what}: "
+            "its rows have different lengths or hold non-numbers (numpy: "
+            f"{str(exc).splitlines()[0]}). Give one rectangular array per cell."
+        ) from exc
+
+
 def _image_cell_to_float(cell: object, column: str, row: object, *,
                          flat_row: bool = False) -> np.ndarray:
     """One image cell -> float32 (H, W, C) with C in {1, 3, 4}, values in [0, 1].
@@ -289,14 +341,17 @@ def _image_cell_to_float(cell: object, column: str, row: object, *,
     if isinstance(cell, str | os.PathLike):
         arr = _load_image_file(cell, column, row)
     elif isinstance(cell, np.ndarray | list | tuple):
-        arr = np.asarray(cell)
+        arr = _cell_array(cell, column, row, "an image")
     else:
         raise TypeError(
             f"{_where(column, row)}: expected an image (ndarray (H, W[, C]) or a PNG/JPEG path), "
             f"got {type(cell).__name__}."
         )
     if arr.dtype.kind == "c":
-        raise ValueError(f"{_where(column, row)}: Complex data not supported.")
+        raise ValueError(
+            f"{_where(column, row)}: Complex data not supported (pixel dtype {arr.dtype}); "
+            "give real intensities."
+        )
     if arr.dtype.kind not in "uifb":
         raise TypeError(f"{_where(column, row)}: image array has non-numeric dtype {arr.dtype}.")
     if arr.ndim == 1:
@@ -473,9 +528,12 @@ def _audio_cell(cell: object, sample_rate: int, column: str, row: object) -> np.
     if isinstance(cell, str | os.PathLike):
         wave = _load_audio_file(cell, sample_rate, column, row)
     elif isinstance(cell, np.ndarray | list | tuple):
-        wave = np.asarray(cell)
+        wave = _cell_array(cell, column, row, "a waveform")
         if wave.dtype.kind == "c":
-            raise ValueError(f"{_where(column, row)}: Complex data not supported.")
+            raise ValueError(
+                f"{_where(column, row)}: Complex data not supported (sample dtype "
+                f"{wave.dtype}); give a real waveform."
+            )
         if wave.dtype.kind not in "uif":
             raise TypeError(f"{_where(column, row)}: waveform has non-numeric dtype {wave.dtype}.")
         if wave.ndim != 1:

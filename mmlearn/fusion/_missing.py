@@ -9,7 +9,7 @@ per-modality wrapper ("impute": fit on the rows that have the modality, fill the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
@@ -38,35 +38,90 @@ MISSING_POLICIES = ("impute", "raise")
 
 
 def missing_rows(X: object) -> np.ndarray:
-    """Rows whose every selected cell is missing (None, NaN, pd.NA).
+    """Rows whose every selected cell is missing (None, NaN, pd.NA, NaT).
 
     A row with only some of a modality's columns missing is not a missing modality: its
-    encoder sees it (a tabular encoder with an imputer handles such cells).
+    encoder sees it (a tabular encoder with an imputer handles such cells). In a numeric
+    array (a stacked table, images or waveforms, samples first) a row is missing when
+    every one of its values is NaN (NaT for dates); in an object array or a list, each
+    item is one cell, and present cells are never inspected further (their encoder
+    checks them). In a sparse matrix a row is missing when every entry is a stored NaN.
 
     Parameters
     ----------
-    X : Series, DataFrame, ndarray or list
+    X : Series, DataFrame, ndarray, sparse matrix or list
         One modality's columns.
 
     Returns
     -------
     absent : bool ndarray of shape (n_rows,)
+
+    Raises
+    ------
+    TypeError
+        ``X`` is a single value (a scalar, a string or a 0-d array) rather than rows.
     """
     if isinstance(X, pd.Series):
         X = X.to_frame()
     if isinstance(X, pd.DataFrame):
         return X.isna().to_numpy().all(axis=1) if X.shape[1] else np.zeros(len(X), bool)
-    arr = np.asarray(X)
+    if sp.issparse(X):
+        return _sparse_missing_rows(X)
+    arr = _rows_array(X)
+    n_rows = arr.shape[0]
     if arr.ndim == 1:
         arr = arr[:, np.newaxis]
+    arr = arr.reshape(n_rows, int(np.prod(arr.shape[1:])))  # -1 fails with 0 rows
     if arr.shape[1] == 0:
         # No columns selected: nothing is missing (the encoder reports the empty input).
-        return np.zeros(arr.shape[0], dtype=bool)
+        return np.zeros(n_rows, dtype=bool)
     if arr.dtype == object:
-        return np.vectorize(is_missing, otypes=[bool])(arr).all(axis=1)
+        return np.fromiter((all(is_missing(cell) for cell in row) for row in arr),
+                           dtype=bool, count=n_rows)
     if arr.dtype.kind in "fc":
         return np.isnan(arr).all(axis=1)
-    return np.zeros(arr.shape[0], dtype=bool)
+    if arr.dtype.kind in "mM":
+        return np.isnat(arr).all(axis=1)
+    return np.zeros(n_rows, dtype=bool)
+
+
+def _sparse_missing_rows(X: object) -> np.ndarray:
+    # Implicit entries are zeros, so only a row whose every entry is a stored NaN is missing.
+    X = sp.csr_array(X)
+    X.sum_duplicates()
+    n_rows, n_cols = X.shape
+    if n_cols == 0 or X.dtype.kind not in "fc":
+        return np.zeros(n_rows, dtype=bool)
+    rows = np.repeat(np.arange(n_rows), np.diff(X.indptr))
+    nan_per_row = np.bincount(rows, weights=np.isnan(X.data), minlength=n_rows)
+    return nan_per_row == n_cols
+
+
+def _rows_array(X: object) -> np.ndarray:
+    """``X`` as an array with one row per sample; ragged cells become a 1-D object array."""
+    if (isinstance(X, str | bytes | Mapping) or not hasattr(X, "__len__")
+            or (isinstance(X, np.ndarray) and X.ndim == 0)):
+        raise TypeError(
+            "column 'input': expected one cell per row (a Series, DataFrame, list or "
+            f"array), got {type(X).__name__}."
+        )
+    if isinstance(X, np.ndarray):
+        return X
+    try:
+        arr = np.asarray(X)
+        if arr.dtype.kind in "US":
+            # numpy turned the cells into strings, [nan, "a.png"] into ["nan", "a.png"]:
+            # keep them as they are.
+            arr = np.asarray(X, dtype=object)
+    except (ValueError, TypeError, OverflowError):
+        # Cells of different shapes (ragged lists, images of different sizes): one object
+        # per row, each tested on its own.
+        arr = None
+    if arr is None or arr.ndim == 0:
+        arr = np.empty(len(X), dtype=object)
+        for i, cell in enumerate(X):
+            arr[i] = cell
+    return arr
 
 
 def present_matrix(parts: list) -> np.ndarray:
