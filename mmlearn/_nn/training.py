@@ -294,6 +294,12 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
         except ValueError as exc:
             if _ONE_ROW_BATCH not in str(exc):
                 raise
+            if n_samples < 2:
+                raise ValueError(
+                    f"{type(owner).__name__}: only {n_samples} training row (rows missing "
+                    "the modality are left out), and batch normalisation cannot train on "
+                    "one row; give it at least 2 rows with the modality."
+                ) from exc
             raise ValueError(
                 f"{type(owner).__name__}: batch_size={owner.batch_size} gives training "
                 "batches of one row, and batch normalisation cannot train on one row; "

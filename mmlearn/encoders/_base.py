@@ -31,7 +31,8 @@ class ModalityEncoder(TransformerMixin, BaseEstimator):
         elif self._fixed_width() and n_features != self.n_features_in_:
             raise ValueError(
                 f"X has {n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
+                f"{self.n_features_in_} features as input (column {cells.name!r}: a stacked "
+                "table's width is its flat sample's size)."
             )
         if len(cells) == 0:
             raise ValueError(f"column {cells.name!r}: no samples (0 rows); need at least 1.")
