@@ -23,6 +23,7 @@ from mmlearn.encoders import (
     Autoencoder,
     ImageCNNEncoder,
     ImagePixelEncoder,
+    PretrainedImageEncoder,
     PretrainedTextEncoder,
     TextAttentionEncoder,
     TextRNNEncoder,
@@ -52,6 +53,10 @@ ESTIMATORS = [
     *(cls(**params) for cls, params in TEXT_ENCODERS.items()),
     AudioCNNEncoder(sample_rate=8000, n_fft=16, n_mels=4, width=4, depth=1, embedding_dim=8,
                     max_epochs=3, validation_fraction=None, random_state=0),
+    # The shipped EfficientNet-Lite0 on 8x8 images: the real weights at a small cost.
+    PretrainedImageEncoder(size=8, batch_size=64),
+    PretrainedImageEncoder(size=8, trainable_layers=1, max_epochs=2, lr=1e-2, batch_size=64,
+                           validation_fraction=None, random_state=0),
     MLPHead(hidden_sizes=(16,), max_epochs=30, lr=1e-2, validation_fraction=None,
             random_state=0),
     Autoencoder(hidden_sizes=(8,), embedding_dim=2, max_epochs=5, validation_fraction=None,
@@ -103,7 +108,28 @@ VOTING_HEAD_FAILURES = {
 }
 
 
+BLOBS_ARE_NO_PHOTOS = (
+    "a 2-feature row becomes a 1x2 image upscaled to 8x8 and normalised as ImageNet pixels: "
+    "fine-tuning an ImageNet backbone (1, 3 or all 18 blocks tried) does not separate the "
+    "blobs to the check's 0.83 training accuracy"
+)
+
+
 def expected_failed_checks(estimator):
+    if isinstance(estimator, PretrainedImageEncoder):
+        failures = {
+            "check_n_features_in_after_fitting": VARIABLE_WIDTH,
+            "check_transformer_general": VARIABLE_WIDTH,
+            "check_transformer_general(readonly_memmap=True)": VARIABLE_WIDTH,
+        }
+        if estimator.trainable_layers:
+            failures.update({
+                "check_classifiers_train": BLOBS_ARE_NO_PHOTOS,
+                "check_classifiers_train(readonly_memmap=True)": BLOBS_ARE_NO_PHOTOS,
+                "check_classifiers_train(readonly_memmap=True,X_dtype=float32)":
+                    BLOBS_ARE_NO_PHOTOS,
+            })
+        return failures
     if isinstance(estimator, LateFusion):
         return LATE_FUSION_FAILURES
     if isinstance(estimator, VotingHead):

