@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 import mmlearn
+from mmlearn.utils._sklearn_compat import SKLEARN_TRUSTED_TYPE_NAMES
 
 __all__ = [
     "FORMAT",
@@ -75,18 +76,9 @@ _THIRD_PARTY_TRUSTED = (
     "torch.nn.modules.loss.CrossEntropyLoss",
     "torch.nn.modules.loss.MSELoss",
     "torch.optim.adamw.AdamW",
-    "sklearn.utils._bunch.Bunch",
-    "sklearn.utils.Bunch",
+    *SKLEARN_TRUSTED_TYPE_NAMES,
     "builtins.slice",
     "numpy.dtype",
-    # What a fitted GridSearchCV / cross-validation result keeps: its splitter and scorer.
-    *(f"sklearn.model_selection._split.{name}" for name in (
-        "KFold", "StratifiedKFold", "GroupKFold", "StratifiedGroupKFold", "ShuffleSplit",
-        "StratifiedShuffleSplit", "GroupShuffleSplit", "RepeatedKFold",
-        "RepeatedStratifiedKFold", "LeaveOneOut", "LeaveOneGroupOut", "PredefinedSplit",
-        "_CVIterableWrapper")),
-    *(f"sklearn.metrics._scorer.{name}" for name in (
-        "_PassthroughScorer", "_Scorer", "_MultimetricScorer")),
 )
 
 

@@ -1,6 +1,6 @@
 """Heads: final estimators that classify fused features."""
 
-import importlib
+from mmlearn.utils._lazy import lazy_attributes
 
 # Each name is imported from its module on first use, so that importing this package does
 # not load torch, skorch or librosa for a user who needs only the classical parts.
@@ -9,16 +9,4 @@ _MODULES = {
     "VotingHead": "mmlearn.heads.voting",
 }
 
-__all__ = sorted(_MODULES)
-
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        value = getattr(importlib.import_module(_MODULES[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MODULES))
+__all__, __getattr__, __dir__ = lazy_attributes(globals(), _MODULES)

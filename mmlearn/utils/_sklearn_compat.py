@@ -29,7 +29,23 @@ from sklearn.utils.validation import _check_n_features as check_n_features
 from sklearn.utils.validation import _num_samples as num_samples
 from sklearn.utils.validation import validate_data
 
+# scikit-learn types a saved model file may name beyond what skops trusts by default (see
+# mmlearn.io): their full names include private modules, which move between releases.
+SKLEARN_TRUSTED_TYPE_NAMES = (
+    "sklearn.utils._bunch.Bunch",
+    "sklearn.utils.Bunch",
+    # What a fitted GridSearchCV / cross-validation result keeps: its splitter and scorer.
+    *(f"sklearn.model_selection._split.{name}" for name in (
+        "KFold", "StratifiedKFold", "GroupKFold", "StratifiedGroupKFold", "ShuffleSplit",
+        "StratifiedShuffleSplit", "GroupShuffleSplit", "RepeatedKFold",
+        "RepeatedStratifiedKFold", "LeaveOneOut", "LeaveOneGroupOut", "PredefinedSplit",
+        "_CVIterableWrapper")),
+    *(f"sklearn.metrics._scorer.{name}" for name in (
+        "_PassthroughScorer", "_Scorer", "_MultimetricScorer")),
+)
+
 __all__ = [
+    "SKLEARN_TRUSTED_TYPE_NAMES",
     "BaseComposition",
     "HasMethods",
     "Interval",
