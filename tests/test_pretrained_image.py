@@ -122,6 +122,19 @@ def test_missing_grayscale_and_rgba_cells(frozen, small):
     np.testing.assert_allclose(grey_column.transform([gray])[0], out[2], rtol=1e-4, atol=1e-5)
 
 
+def test_a_failed_frozen_refit_leaves_the_encoder_unfitted(small):
+    """Frozen fits are all-or-nothing too: no stale module beside a failed refit."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    encoder = PretrainedImageEncoder(size=SMALL).fit(small[0])
+    with pytest.raises(ValueError, match="every image cell is missing"):
+        encoder.fit([None, None])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(encoder)
+    assert not hasattr(encoder, "module_") and not hasattr(encoder, "image_size_")
+
+
 def test_pickle_keeps_the_weights(frozen, small, tmp_path):
     restored = pickle.loads(pickle.dumps(frozen))
     np.testing.assert_array_equal(restored.transform(small[0]), frozen.transform(small[0]))

@@ -146,11 +146,11 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
             Rows with a missing cell are NaN.
         """
         dataset, present = self._fit(X, y)
-        out = np.full((len(present), self.embedding_dim), np.nan, dtype=np.float32)
         if dataset.reads_files():
             # The training dataset would decode every file again: transform does the same
             # once, without the training-time augmentation state.
             return self.transform(X)
+        out = np.full((len(present), self.embedding_dim), np.nan, dtype=np.float32)
         out[present] = self._apply(dataset, "embed", self.embedding_dim)
         return out
 
@@ -163,11 +163,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
             )
         input_ = self.make_input()
         device = check_device(self.device)
-        cells = self._read_column(X, y, reset=True)
-        present = ~cells.missing_mask()
-        if not present.any():
-            raise ValueError(f"column {cells.name!r}: every {self.modality} cell is missing.")
-        train = cells.subset(np.flatnonzero(present))
+        train, present = self._training_cells(X, y)
         classes, y_encoded = encode_labels(y)
         y_encoded = y_encoded[present]
         dataset = CellDataset(Source.fit(input_, train, y=classes[y_encoded]), y=y_encoded)
@@ -176,13 +172,25 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         net = train_net(self, module, module_params=params, X=dataset, y=y_encoded,
                         device=device, loader_params=loader_params(n_workers))
         self.classes_ = classes
+        self._set_input(input_)
+        self.net_ = net
+        self._n_features_out = self.embedding_dim
+        return dataset, present
+
+    def _training_cells(self, X, y) -> tuple[ColumnCells, np.ndarray]:
+        """The present training cells and the mask of present rows (all-missing: error)."""
+        cells = self._read_column(X, y, reset=True)
+        present = ~cells.missing_mask()
+        if not present.any():
+            raise ValueError(f"column {cells.name!r}: every {self.modality} cell is missing.")
+        return cells.subset(np.flatnonzero(present)), present
+
+    def _set_input(self, input_: ModalityInput) -> None:
+        """Keep the fitted input, and show its learned attributes on the encoder too."""
         self.input_ = input_
         for name, value in vars(input_).items():
             if name.endswith("_") and not name.startswith("_"):
                 setattr(self, name, value)
-        self.net_ = net
-        self._n_features_out = self.embedding_dim
-        return dataset, present
 
     # -------------------------------------------------------------------- inference
     def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:

@@ -21,11 +21,10 @@ from sklearn.utils.metaestimators import available_if
 from torch import nn
 from torch.nn import functional as F
 
-from mmlearn._columns import ColumnCells
 from mmlearn._inputs.image import ImageInput
 from mmlearn._nn.data import CellDataset, Source, resolve_workers
 from mmlearn._nn.inference import run_module
-from mmlearn._nn.training import TRAINING_CONSTRAINTS, check_device
+from mmlearn._nn.training import TRAINING_CONSTRAINTS, atomic_fit, check_device
 from mmlearn.encoders._deep import DeepEncoder
 from mmlearn.utils._sklearn_compat import Interval
 
@@ -522,6 +521,7 @@ class PretrainedImageEncoder(DeepEncoder):
         self._fit(X, y)
         return self
 
+    @atomic_fit
     def _fit(self, X, y) -> tuple[CellDataset, np.ndarray]:
         if not self._frozen():
             dataset, present = super()._fit(X, y)
@@ -530,20 +530,12 @@ class PretrainedImageEncoder(DeepEncoder):
             return dataset, present
         input_ = self.make_input()
         device = check_device(self.device)
-        cells: ColumnCells = self._read_column(X, y, reset=True)
-        present = ~cells.missing_mask()
-        if not present.any():
-            raise ValueError(f"column {cells.name!r}: every image cell is missing.")
-        dataset = CellDataset(Source.fit(input_, cells.subset(np.flatnonzero(present))))
+        train, present = self._training_cells(X, y)
+        dataset = CellDataset(Source.fit(input_, train))
         module, params = self.make_module(input_, None)
         self.module_ = module(**params).to(device).eval()
         self.weights_path_ = params["weights_path"]
-        self.input_ = input_
-        for name, value in vars(input_).items():
-            if name.endswith("_") and not name.startswith("_"):
-                setattr(self, name, value)
-        for name in ("net_", "classes_"):
-            self.__dict__.pop(name, None)
+        self._set_input(input_)
         self._n_features_out = self.embedding_dim
         return dataset, present
 
