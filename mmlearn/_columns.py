@@ -9,8 +9,9 @@ may hold (see ``docs/data_contract.md``) live in one place:
   intensities in [0, 1]; anything else is a ValueError naming the column and row. The rows
   of a 2-D numeric table (``(n, n_pixels)``) are one-row images whose float values are used
   as they are (a table is often another scikit-learn step's output).
-- audio: 1-D numeric ndarray (a waveform at the encoder's ``sample_rate``) or a path to a
-  WAV/FLAC file (resampled to ``sample_rate``).
+- audio: 1-D numeric ndarray (a waveform at the rate the column declares, see
+  ``mmlearn/_audio_rate.py``, or at the encoder's ``sample_rate``) or a path to a WAV/FLAC
+  file (resampled from its header's rate to that rate).
 - text: str.
 - missing: ``None``, NaN, ``pd.NA``, ``NaT`` -> reported in the mask, never an error.
 
@@ -28,6 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from mmlearn._audio_rate import declared_sample_rate
 
 __all__ = [
     "ColumnCells",
@@ -62,15 +65,20 @@ class ColumnCells:
     flat_rows : bool, default=False
         The cells are the rows of a 2-D numeric table (one-row images): their float values
         are used as they are, not checked to lie in [0, 1].
+    sample_rate : int or None, default=None
+        The audio sample rate (Hz) the column's DataFrame or Series declares
+        (:func:`mmlearn.set_sample_rate`); audio encoders resolve it with
+        :func:`mmlearn._audio_rate.resolve_sample_rate`.
     """
 
     def __init__(self, cells: Sequence, name: str, labels: Sequence | None = None,
-                 n_features: int = 1, flat_rows: bool = False):
+                 n_features: int = 1, flat_rows: bool = False, sample_rate: int | None = None):
         self.cells = cells
         self.name = name
         self.labels = labels
         self.n_features = n_features
         self.flat_rows = flat_rows
+        self.sample_rate = sample_rate
 
     def label(self, row: int) -> object:
         """The label of position ``row`` as the user knows it."""
@@ -89,7 +97,7 @@ class ColumnCells:
     def subset(self, rows: np.ndarray) -> ColumnCells:
         labels = [self.label(i) for i in rows]
         return ColumnCells([self.cells[i] for i in rows], self.name, labels,
-                           flat_rows=self.flat_rows)
+                           flat_rows=self.flat_rows, sample_rate=self.sample_rate)
 
 
 def is_missing(cell: object) -> bool:
@@ -136,10 +144,12 @@ def as_cells(X: object, *, kind: str, default_name: str = "input") -> ColumnCell
                 "(EarlyFusion routes columns to encoders)."
             )
         name = str(X.columns[0])
-        return ColumnCells(list(X.iloc[:, 0].to_numpy(dtype=object)), name, list(X.index))
+        return ColumnCells(list(X.iloc[:, 0].to_numpy(dtype=object)), name, list(X.index),
+                           sample_rate=declared_sample_rate(X))
     if isinstance(X, pd.Series):
         name = default_name if X.name is None else str(X.name)
-        return ColumnCells(list(X.to_numpy(dtype=object)), name, list(X.index))
+        return ColumnCells(list(X.to_numpy(dtype=object)), name, list(X.index),
+                           sample_rate=declared_sample_rate(X))
     if isinstance(X, str | bytes | os.PathLike):
         raise TypeError(
             f"column {default_name!r}: {_an(kind)} encoder expects one cell per sample (a list, "

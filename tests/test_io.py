@@ -361,3 +361,18 @@ def test_the_planted_payloads_are_live(tmp_path):
     buffer.seek(0)
     torch.load(buffer, weights_only=False)
     assert marker.exists()
+
+
+def test_crossmodal_aligner_round_trips(data, tmp_path):
+    from mmlearn.crossmodal import CrossModalAligner
+
+    X, _ = data
+    aligner = CrossModalAligner(n_components=2, x_encoder=ImagePixelEncoder(),
+                                y_encoder=AudioMFCCEncoder(sample_rate=8000))
+    aligner.fit(X["image"], X["audio"])
+    mio.save(aligner, tmp_path / "aligner.mmlearn")
+    loaded = mio.load(tmp_path / "aligner.mmlearn")
+    assert type(loaded) is CrossModalAligner
+    np.testing.assert_array_equal(loaded.transform(X["image"]), aligner.transform(X["image"]))
+    np.testing.assert_array_equal(loaded.transform_y(X["audio"]),
+                                  aligner.transform_y(X["audio"]))

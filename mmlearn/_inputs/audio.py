@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmlearn._audio_rate import resolve_sample_rate
 from mmlearn._columns import ColumnCells, batch_slices, read_audio
 from mmlearn._inputs.base import ModalityInput
 from mmlearn._nn.logmel import log_mel_spectrograms
@@ -69,9 +70,15 @@ class LogMelInput(ModalityInput):
     frame mask (1 for a real frame, 0 for padding), rows 1.. the spectrogram. Shorter clips
     are padded at the end; longer ones cropped to their central ``max_frames_`` frames.
 
+    The analysis rate follows :func:`~mmlearn._audio_rate.resolve_sample_rate`: ``sample_rate``
+    if given, else the rate the column declares (:func:`mmlearn.set_sample_rate`); the two
+    must agree, waveforms need one of them, and files are resampled to it.
+
     Parameters
     ----------
-    sample_rate, n_mels, n_fft : int
+    sample_rate : int or None
+        None reads the column's declared rate.
+    n_mels, n_fft : int
     hop_length : int or None
         None is ``n_fft // 4``.
     max_frames : int or None
@@ -80,6 +87,8 @@ class LogMelInput(ModalityInput):
 
     Attributes
     ----------
+    sample_rate_ : int
+        The rate (Hz) the spectrograms are computed at.
     hop_length_, max_frames_ : int
     mel_mean_, mel_scale_ : ndarray of shape (n_mels,)
         Per-band mean and standard deviation (1 where constant) over the fitted frames.
@@ -87,7 +96,7 @@ class LogMelInput(ModalityInput):
 
     kind = "audio"
 
-    sample_rate: int
+    sample_rate: int | None = None
     n_mels: int = 40
     n_fft: int = 512
     hop_length: int | None = None
@@ -95,17 +104,25 @@ class LogMelInput(ModalityInput):
     clip_normalize: bool = True
 
     def _spectrograms(self, cells: ColumnCells) -> list[np.ndarray]:
-        waves, _ = read_audio(cells, sample_rate=self.sample_rate)
+        # Every batch is checked too: a column declaring another rate must not be converted.
+        rate = resolve_sample_rate(cells, self.sample_rate, fitted=self.sample_rate_)
+        waves, _ = read_audio(cells, sample_rate=rate)
         # Relative to each clip's loudest bin, so a loud clip's scaled-down gain drops out.
         waves, _ = limit_peaks(waves)
-        specs = log_mel_spectrograms(waves, sample_rate=self.sample_rate, n_fft=self.n_fft,
+        specs = log_mel_spectrograms(waves, sample_rate=rate, n_fft=self.n_fft,
                                      hop_length=self.hop_length_, n_mels=self.n_mels)
         if self.clip_normalize:
             specs = [s - s.mean(axis=1, keepdims=True) for s in specs]
         return specs
 
-    def fit(self, cells: ColumnCells, y=None) -> LogMelInput:
+    def _start_fit(self, cells: ColumnCells) -> None:
+        self.sample_rate_ = resolve_sample_rate(cells, self.sample_rate)
+        if self.sample_rate_ is None and cells.missing_mask().all():
+            raise ValueError(f"column {cells.name!r}: every audio cell is missing.")
         self.hop_length_ = self.hop_length or max(1, self.n_fft // 4)
+
+    def fit(self, cells: ColumnCells, y=None) -> LogMelInput:
+        self._start_fit(cells)
         # Statistics accumulate chunk by chunk: a column of files is never held decoded.
         moments, lengths = RunningMoments(), []
         for rows in batch_slices(len(cells), _FIT_CHUNK):
@@ -117,7 +134,7 @@ class LogMelInput(ModalityInput):
     def fit_convert(self, cells: ColumnCells, y=None) -> np.ndarray:
         # The cells are in memory (their converted array is wanted whole): one spectrogram
         # pass serves the statistics and the array.
-        self.hop_length_ = self.hop_length or max(1, self.n_fft // 4)
+        self._start_fit(cells)
         specs = self._spectrograms(cells)
         moments, lengths = RunningMoments(), []
         self._accumulate(specs, moments, lengths)

@@ -41,7 +41,9 @@ class BenchData:
     name : str
         The dataset's name or the file's path, for the report.
     sample_rate : int or None
-        Audio sample rate in Hz (waveform cells), None for the encoder's default.
+        Audio sample rate in Hz; X declares it too (:func:`mmlearn.set_sample_rate`), so
+        the encoders' explicit and declared rates agree. None: the rate X declares, else
+        each file column's own.
     groups : ndarray or None
         Group labels (e.g. speaker) for group-aware cross-validation.
     """
@@ -156,7 +158,8 @@ def load_table(
     image, audio, text, tabular : sequence of str
         The columns of each modality; at least one column in all.
     sample_rate : int, default=None
-        Rate (Hz) audio files are resampled to; None for the encoder's default.
+        Rate (Hz) audio files are resampled to, declared on the audio columns of ``X``;
+        None analyses each column at its first file's rate.
     groups : str, default=None
         A column of group labels for group-aware cross-validation.
 
@@ -205,6 +208,11 @@ def load_table(
     for column, kind in modalities.items():
         if kind in ("image", "audio"):
             X[column] = _resolve_paths(X[column], path.parent)
+    audio_columns = [column for column, kind in modalities.items() if kind == "audio"]
+    if sample_rate is not None and audio_columns:
+        from mmlearn._audio_rate import set_sample_rate
+
+        set_sample_rate(X, dict.fromkeys(audio_columns, sample_rate))
     return BenchData(
         X=X,
         y=frame[target].to_numpy(),

@@ -7,6 +7,8 @@ import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 
+from mmlearn._audio_rate import set_sample_rate
+
 from ._base import (
     FSDD_SAMPLE_RATE,
     fsdd_audio_cells,
@@ -47,7 +49,9 @@ def load_av_digits(*, return_X_y: bool = False) -> Bunch | tuple[pd.DataFrame, n
         Dictionary-like object with attributes:
 
         data : pandas.DataFrame of shape (1797, 2)
-            Columns ``image`` and ``audio`` (``object`` dtype, one ndarray per cell).
+            Columns ``image`` and ``audio`` (``object`` dtype, one ndarray per cell). It
+            declares the audio rate (:func:`mmlearn.set_sample_rate`), which audio encoders
+            read.
         target : ndarray of shape (1797,), dtype int64
             The digit.
         frame : pandas.DataFrame of shape (1797, 3)
@@ -113,6 +117,8 @@ def load_av_digits(*, return_X_y: bool = False) -> Bunch | tuple[pd.DataFrame, n
             ),
         }
     )
+    # The rate travels with the frame: audio encoders read it, nobody has to remember it.
+    set_sample_rate(data, {"audio": FSDD_SAMPLE_RATE})
     take = clips["take"].to_numpy(dtype=np.int64)
     return make_bunch(
         data=data,

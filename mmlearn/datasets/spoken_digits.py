@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from mmlearn._audio_rate import set_sample_rate
+
 from ._base import FSDD_SAMPLE_RATE, fsdd_audio_cells, fsdd_index, make_bunch
 
 __all__ = ["load_spoken_digits"]
@@ -33,7 +35,8 @@ def load_spoken_digits(*, return_X_y: bool = False) -> Bunch | tuple[pd.DataFram
         Dictionary-like object with attributes:
 
         data : pandas.DataFrame of shape (3000, 1)
-            Column ``audio`` (``object`` dtype, one float32 waveform per cell).
+            Column ``audio`` (``object`` dtype, one float32 waveform per cell). It declares
+            its rate (:func:`mmlearn.set_sample_rate`), which audio encoders read.
         target : ndarray of shape (3000,), dtype int64
             The spoken digit.
         frame : pandas.DataFrame of shape (3000, 2)
@@ -77,6 +80,8 @@ def load_spoken_digits(*, return_X_y: bool = False) -> Bunch | tuple[pd.DataFram
     index = fsdd_index()
     audio = fsdd_audio_cells(index["offset"].to_numpy(), index["length"].to_numpy())
     data = pd.DataFrame({"audio": pd.Series(audio, dtype=object)})
+    # The rate travels with the frame: audio encoders read it, nobody has to remember it.
+    set_sample_rate(data, {"audio": FSDD_SAMPLE_RATE})
     take = index["take"].to_numpy(dtype=np.int64)
     return make_bunch(
         data=data,

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.fft import dct
 from sklearn.utils.validation import check_is_fitted
 
+from mmlearn._audio_rate import resolve_sample_rate
 from mmlearn._columns import read_audio
 from mmlearn._inputs.audio import limit_peaks
 from mmlearn._nn.logmel import log_mel_spectrograms
@@ -29,8 +30,14 @@ class AudioMFCCEncoder(ModalityEncoder):
 
     Parameters
     ----------
-    sample_rate : int, default=16000
-        Sample rate (Hz) of waveform cells. WAV/FLAC paths are resampled to it.
+    sample_rate : int or None, default=None
+        Sample rate (Hz) the clips are analysed at. None uses the rate the column declares
+        (:func:`mmlearn.set_sample_rate`; mmlearn's audio dataset loaders declare theirs).
+        Waveform cells must be at this rate: an explicit rate that disagrees with the
+        declared one, or waveforms with neither, raise a ``ValueError`` (a wrong rate
+        silently puts every feature on the wrong frequency scale). WAV/FLAC paths are
+        resampled to it from their header's rate; a column of files only, with no rate
+        given, is analysed at its first file's rate.
     features : {"mfcc", "logmel"}, default="mfcc"
     n_mfcc : int, default=20
         Number of cepstral coefficients (``features="mfcc"``); at most ``n_mels``.
@@ -49,6 +56,9 @@ class AudioMFCCEncoder(ModalityEncoder):
 
     Attributes
     ----------
+    sample_rate_ : int
+        The rate (Hz) the features are computed at; ``transform`` uses it (and checks that
+        the column's declared rate agrees).
     mean_ : ndarray of shape (n_features_out_,) or None
         Feature means of the fitted clips (``standardize=True``).
     scale_ : ndarray of shape (n_features_out_,) or None
@@ -81,11 +91,18 @@ class AudioMFCCEncoder(ModalityEncoder):
     (2, 80)
     >>> enc.get_feature_names_out()[:2].tolist()
     ['mfcc0_mean', 'mfcc1_mean']
+
+    A DataFrame that declares its rate needs no ``sample_rate``:
+
+    >>> import pandas as pd, mmlearn
+    >>> X = mmlearn.set_sample_rate(pd.DataFrame({"speech": clips}), {"speech": 8000})
+    >>> AudioMFCCEncoder().fit(X).sample_rate_
+    8000
     """
 
     modality = "audio"
     _parameter_constraints: dict = {
-        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "sample_rate": [None, Interval(Integral, 1, None, closed="left")],
         "features": [StrOptions({"mfcc", "logmel"})],
         "n_mfcc": [Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
@@ -98,7 +115,7 @@ class AudioMFCCEncoder(ModalityEncoder):
     def __init__(
         self,
         *,
-        sample_rate=16000,
+        sample_rate=None,
         features="mfcc",
         n_mfcc=20,
         n_mels=40,
@@ -180,9 +197,11 @@ class AudioMFCCEncoder(ModalityEncoder):
         self.n_features_out_ = (
             self._n_coefficients() * (2 if self.deltas else 1) * len(self.statistics)
         )
-        raw, missing = self._summarise_column(cells)
+        rate = resolve_sample_rate(cells, self.sample_rate)
+        raw, missing = self._summarise_column(cells, rate)
         if missing.all():
             raise ValueError(f"column {cells.name!r}: every audio cell is missing.")
+        self.sample_rate_ = rate
         self.mean_ = self.scale_ = None
         if self.standardize:
             self.mean_, self.scale_ = fit_standardizer(raw[~missing])
@@ -201,20 +220,23 @@ class AudioMFCCEncoder(ModalityEncoder):
         """
         check_is_fitted(self)
         cells = self._read_column(X, reset=False)
-        raw, _ = self._summarise_column(cells)
+        rate = resolve_sample_rate(cells, self.sample_rate, fitted=self.sample_rate_)
+        raw, _ = self._summarise_column(cells, rate)
         return self._scale(raw)
 
-    def _summarise_column(self, cells) -> tuple[np.ndarray, np.ndarray]:
-        waves, missing = read_audio(cells, sample_rate=self.sample_rate)
+    def _summarise_column(self, cells, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        waves, missing = read_audio(cells, sample_rate=rate)
         present = np.flatnonzero(~missing)
+        out = np.full((len(cells), self.n_features_out_), np.nan, dtype=np.float32)
+        if not len(present):
+            return out, missing
         # A very loud clip is analysed at peak 1 (its float32 power would overflow to inf)
         # and its gain added back in dB, which is what relative to power 1 means.
         scaled, gain_db = limit_peaks([waves[i] for i in present])
         # The shared front end, in dB relative to power 1 as librosa.feature.mfcc computes it.
-        logmels = log_mel_spectrograms(scaled, sample_rate=self.sample_rate,
+        logmels = log_mel_spectrograms(scaled, sample_rate=rate,
                                        n_fft=self.n_fft, hop_length=self.n_fft // 4,
                                        n_mels=self.n_mels, reference="unit")
-        out = np.full((len(cells), self.n_features_out_), np.nan, dtype=np.float32)
         for row, logmel, gain in zip(present, logmels, gain_db, strict=True):
             if gain:
                 logmel = (logmel + gain).astype(np.float32)
