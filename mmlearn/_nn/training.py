@@ -12,13 +12,18 @@ are removed when a new one starts, and whatever a failed fit set is removed befo
 error reaches the caller, so an estimator is either completely fitted by its last ``fit``
 or not fitted at all. A ``KeyboardInterrupt`` during training reaches the caller (skorch
 alone would swallow it and return a part-trained net), with the estimator unfitted.
+
+Class imbalance is handled here once for every classifier: an owner's ``class_weight``
+(``None``, ``"balanced"`` or a dict label -> weight) and ``fit``'s ``sample_weight`` become
+one weight per training row (:func:`row_weights`), and the net's cross-entropy is then the
+weighted mean over each batch, in training and in the validation loss early stopping reads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,19 +31,28 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
+from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
+from skorch.utils import to_tensor
 
 from mmlearn._nn.data import TrainLoader
-from mmlearn.utils._sklearn_compat import Interval
+from mmlearn._nn.device import check_device  # "auto" resolves there
+from mmlearn.utils._sklearn_compat import Interval, StrOptions
 
 __all__ = [
+    "CLASS_WEIGHT_CONSTRAINTS",
     "TRAINING_CONSTRAINTS",
+    "WeightedNetClassifier",
     "atomic_fit",
     "check_device",
+    "check_sample_weight",
+    "class_weights",
     "clear_fitted",
     "encode_labels",
+    "row_weights",
     "seed_from",
     "seeded",
     "train_net",
@@ -56,19 +70,11 @@ TRAINING_CONSTRAINTS: dict = {
     "verbose": ["verbose"],
 }
 
-
-def check_device(device: str) -> str:
-    """Return ``device`` if torch can use it, else raise a ValueError that says why."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch finds no CUDA GPU on this machine; "
-                         "use device='cpu'.")
-    try:
-        torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from exc
-    return device
+# The loss weighting every supervised skorch-backed estimator of mmlearn takes (not the
+# Autoencoder: it has no classes). Its values are checked against y in fit (class_weights).
+CLASS_WEIGHT_CONSTRAINTS: dict = {
+    "class_weight": [None, StrOptions({"balanced"}), dict],
+}
 
 
 # Private fitted state that does not end in "_" (scikit-learn's feature-names-out mixin).
@@ -151,6 +157,161 @@ def encode_labels(y: object) -> tuple[np.ndarray, np.ndarray]:
     return encoder.classes_, encoder.transform(y).astype(np.int64)
 
 
+def _first_rows(mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return f"{rows[:5].tolist()}{more}"
+
+
+def check_sample_weight(sample_weight: object, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as one finite weight >= 0 per row (float64), or None.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), scalar or None
+        A scalar gives every row that weight.
+    n_samples : int
+        The number of rows of X.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,) or None
+
+    Raises
+    ------
+    ValueError
+        When the length is not ``n_samples``, or a weight is negative, NaN or infinite
+        (the message names the first such rows), or every weight is zero.
+    TypeError
+        When the weights are not numbers.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sample_weight must hold numbers, one per row of X: {exc}") from exc
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has shape {weights.shape} but X has {n_samples} rows: give one "
+            "weight per row."
+        )
+    bad = ~np.isfinite(weights)
+    if bad.any():
+        raise ValueError(f"sample_weight holds NaN or infinite values at rows "
+                         f"{_first_rows(bad)}; every weight must be a finite number >= 0.")
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight holds negative values at rows "
+                         f"{_first_rows(weights < 0)}; every weight must be >= 0.")
+    if n_samples and not weights.any():
+        raise ValueError("sample_weight is zero for every row: there is nothing to learn "
+                         "from. Give some rows a positive weight.")
+    return weights
+
+
+def class_weights(class_weight: object, classes: np.ndarray,
+                  y_encoded: np.ndarray) -> np.ndarray | None:
+    """One loss weight per class (in ``classes``' order), or None for ``class_weight=None``.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        ``"balanced"``: ``n_rows / (n_classes * count(class))`` over the training rows, as
+        scikit-learn's ``compute_class_weight`` computes it. A dict maps labels (in the
+        user's label space) to weights; a class it does not name keeps weight 1.
+    classes : ndarray of shape (n_classes,)
+        The fitted labels; ``y_encoded`` indexes them.
+    y_encoded : ndarray of int
+        The training rows' encoded labels.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_classes,), float64, or None
+
+    Raises
+    ------
+    ValueError
+        When the dict names labels that are not in ``y`` (the message names them) or gives
+        a weight that is not a finite number >= 0.
+    """
+    if class_weight is None:
+        return None
+    seen = np.unique(y_encoded)
+    weights = np.ones(len(classes))
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(
+                f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}.")
+        # Classes absent from the training rows (a fold, rows missing the modality) have no
+        # loss to weigh: they keep 1.
+        weights[seen] = compute_class_weight("balanced", classes=seen, y=y_encoded)
+        return weights
+    if not isinstance(class_weight, Mapping):
+        raise ValueError(f"class_weight must be None, 'balanced' or a dict of label -> "
+                         f"weight, got {type(class_weight).__name__}.")
+    position = {label: i for i, label in enumerate(classes.tolist())}
+    unknown = [label for label in class_weight if label not in position]
+    if unknown:
+        raise ValueError(
+            f"class_weight names label(s) {unknown} that are not in y; y's classes are "
+            f"{classes.tolist()}."
+        )
+    encoded = {}
+    for label, weight in class_weight.items():
+        if (isinstance(weight, bool | np.bool_) or not isinstance(weight, Real)
+                or not np.isfinite(weight) or weight < 0):
+            raise ValueError(f"class_weight[{label!r}] must be a finite number >= 0, got "
+                             f"{weight!r}.")
+        encoded[position[label]] = float(weight)
+    # compute_class_weight takes the classes of these rows only: a dict may also weigh a
+    # class of y that none of them holds, which keeps its weight without being used.
+    present = {i: weight for i, weight in encoded.items() if i in set(seen.tolist())}
+    weights[seen] = compute_class_weight(present, classes=seen, y=y_encoded)
+    return weights
+
+
+def row_weights(class_weight: object, classes: np.ndarray, y_encoded: np.ndarray,
+                sample_weight: np.ndarray | None = None) -> np.ndarray | None:
+    """The loss weight of each training row: class weight x sample weight, mean 1.
+
+    Dividing by the mean keeps the loss on the unweighted scale, so the learning rate
+    means the same with and without weights; rows of weight 0 do not count.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        See :func:`class_weights`.
+    classes : ndarray of shape (n_classes,)
+    y_encoded : ndarray of int, shape (n_rows,)
+    sample_weight : ndarray of shape (n_rows,) or None
+        Already checked (:func:`check_sample_weight`) and restricted to the training rows.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_rows,), float32, or None when nothing is weighted
+
+    Raises
+    ------
+    ValueError
+        When every training row has weight 0 (nothing would be learned).
+    """
+    per_class = class_weights(class_weight, classes, y_encoded)
+    if per_class is None and sample_weight is None:
+        return None
+    weights = np.ones(len(y_encoded)) if per_class is None else per_class[y_encoded]
+    if sample_weight is not None:
+        weights = weights * np.asarray(sample_weight, dtype=np.float64)
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError(
+            "every training row has weight zero (class_weight x sample_weight): the network "
+            "would learn nothing. Give some rows a positive weight."
+        )
+    return (weights * (len(weights) / total)).astype(np.float32)
+
+
 def seed_from(random_state: object) -> int:
     """A torch seed drawn from a scikit-learn ``random_state``."""
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
@@ -200,12 +361,82 @@ class _Progress(Callback):
         self.epochs_done_ += 1
 
 
+# Where a weighted fit's batch input carries each row's loss weight (skorch's recipe for
+# sample weights: they travel in X, so batches, shuffling and the validation split keep
+# them with their rows), and its input when the module takes one tensor.
+_WEIGHT_KEY = "sample_weight"
+_INPUT_KEY = "input"
+
+
+class _WeightedRows(torch.utils.data.Dataset):
+    """A dataset drawn a batch at a time (``__getitems__``), whose batch inputs also carry
+    each row's loss weight."""
+
+    def __init__(self, dataset, weights: np.ndarray):
+        self.dataset = dataset
+        self.weights = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _add(self, X, rows):
+        X = dict(X) if isinstance(X, Mapping) else {_INPUT_KEY: X}
+        X[_WEIGHT_KEY] = self.weights[rows]
+        return X
+
+    def __getitems__(self, indices):
+        batch = self.dataset.__getitems__(indices)
+        if not isinstance(batch, tuple):
+            return batch  # a conversion error carried to the loader, which raises it
+        X, y = batch
+        return self._add(X, torch.as_tensor(np.asarray(indices, dtype=np.int64))), y
+
+    def __getitem__(self, index: int):
+        X, y = self.dataset[index]
+        return self._add(X, index), y
+
+
+def _weighted_input(X, weights: np.ndarray):
+    """``X`` with each row's loss weight beside it, in a form skorch slices by row."""
+    if isinstance(X, torch.utils.data.Dataset):
+        return _WeightedRows(X, weights)
+    if isinstance(X, Mapping):
+        return {**X, _WEIGHT_KEY: weights}
+    return {_INPUT_KEY: X, _WEIGHT_KEY: weights}
+
+
+class WeightedNetClassifier(NeuralNetClassifier):
+    """A skorch classifier whose cross-entropy weighs each row (class x sample weight).
+
+    :func:`train_net` builds it when an estimator's ``class_weight`` or ``fit``'s
+    ``sample_weight`` is set: the batch input then carries the rows' weights, which the
+    loss reads and the module never sees. Without them (prediction, or a net used
+    directly), it is a plain ``NeuralNetClassifier``.
+    """
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, Mapping) and _WEIGHT_KEY in x:
+            x = {key: value for key, value in x.items() if key != _WEIGHT_KEY}
+            if set(x) == {_INPUT_KEY}:
+                x = x[_INPUT_KEY]
+        return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if not (isinstance(X, Mapping) and _WEIGHT_KEY in X):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true = to_tensor(y_true, device=self.device)
+        weights = to_tensor(X[_WEIGHT_KEY], device=self.device).to(y_pred.dtype)
+        losses = torch.nn.functional.cross_entropy(y_pred, y_true, reduction="none")
+        return (losses * weights).mean()
+
+
 # torch's message when batch normalisation trains on a batch of one row.
 _ONE_ROW_BATCH = "Expected more than 1 value per channel when training"
 
 
 def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y,
-              device: str, task: str = "classify", loader_params: dict | None = None):
+              device: str, task: str = "classify", loader_params: dict | None = None,
+              classes: np.ndarray | None = None, sample_weight: np.ndarray | None = None):
     """Build a seeded skorch net for ``module`` from ``owner``'s hyper-parameters; fit it.
 
     Parameters
@@ -226,6 +457,13 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
         Cross-entropy on class logits, or mean squared error against ``y``.
     loader_params : dict, optional
         Extra ``DataLoader`` arguments for the training and validation iterators.
+    classes : ndarray of shape (n_classes,), optional
+        The labels ``y`` encodes; needed when ``owner.class_weight`` is a dict (its keys
+        are labels).
+    sample_weight : ndarray of shape (n_samples,), optional
+        Checked weights of the training rows (:func:`check_sample_weight`). With
+        ``owner.class_weight`` (read when the owner has one), it makes each row's weight
+        in the cross-entropy (:func:`row_weights`); classification only.
 
     Returns
     -------
@@ -242,12 +480,20 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
     ValueError
         When every training batch has one row (``batch_size=1``) and the module uses batch
         normalisation. A last batch of one row is dropped instead
-        (:class:`~mmlearn._nn.data.TrainLoader`).
+        (:class:`~mmlearn._nn.data.TrainLoader`). When ``class_weight`` names labels not
+        in ``y`` or holds a weight that is not a finite number >= 0, or when every row
+        has weight 0.
     """
-    from skorch import NeuralNetClassifier, NeuralNetRegressor
+    from skorch import NeuralNetRegressor
     from skorch.callbacks import EarlyStopping
 
     classify = task == "classify"
+    weights = None
+    if classify:
+        if classes is None:
+            classes = np.arange(int(np.max(y)) + 1 if len(y) else 0)
+        weights = row_weights(getattr(owner, "class_weight", None), np.asarray(classes),
+                              np.asarray(y), sample_weight)
     seed = seed_from(owner.random_state)
     n_samples = len(y)
     split = _validation_split(y if classify else None, n_samples,
@@ -273,6 +519,9 @@ def train_net(owner, module: type[torch.nn.Module], *, module_params: dict, X, y
     if "sampler" not in loader_params:
         iterators["iterator_train__shuffle"] = True
     net_class = NeuralNetClassifier if classify else NeuralNetRegressor
+    if weights is not None:
+        net_class = WeightedNetClassifier
+        X = _weighted_input(X, weights)
     with seeded(seed, device):
         net = net_class(
             module,

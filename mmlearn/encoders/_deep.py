@@ -21,9 +21,11 @@ from mmlearn._inputs.base import ModalityInput
 from mmlearn._nn.data import CellDataset, Source, loader_params, resolve_workers
 from mmlearn._nn.inference import run_net
 from mmlearn._nn.training import (
+    CLASS_WEIGHT_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     atomic_fit,
     check_device,
+    check_sample_weight,
     encode_labels,
     train_net,
 )
@@ -34,6 +36,7 @@ COMMON_CONSTRAINTS: dict = {
     "embedding_dim": [Interval(Integral, 1, None, closed="left")],
     "n_workers": [None, Interval(Integral, 0, None, closed="left")],
     **TRAINING_CONSTRAINTS,
+    **CLASS_WEIGHT_CONSTRAINTS,
 }
 
 
@@ -45,7 +48,9 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
     ``embedding_dim`` features) and implement :meth:`build_input` (the unfitted input
     :meth:`make_input` returns) and :meth:`architecture_params`. Hyper-parameters every
     subclass takes: ``embedding_dim, n_workers, max_epochs, lr, batch_size,
-    validation_fraction, patience, device, random_state, verbose``.
+    validation_fraction, patience, class_weight, device, random_state, verbose``;
+    ``device="auto"`` takes the GPU where the fitting process has one and the CPU otherwise
+    (resolved at each ``fit``, on the worker that fits: ``docs/cluster.md``).
 
     The fitted input's learned attributes (``image_size_``, ``vocabulary_``,
     ``mel_mean_``...) are also set on the encoder after ``fit`` (see its Notes: a fit is
@@ -95,7 +100,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
                                    "n_classes": n_classes}
 
     # ---------------------------------------------------------------------- fitting
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the network (and its classification head) on one modality column.
 
         Rows whose cell is missing are left out of training. Cells that are file paths
@@ -108,6 +113,10 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         y : array-like of shape (n_samples,)
             Class labels (any type LabelEncoder accepts: ints, strings). A missing label
             (None, NaN) raises a ValueError naming its rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in the training loss (multiplied by its class's
+            ``class_weight``). Finite and >= 0; a wrong length or a negative weight raises
+            a ValueError.
 
         Returns
         -------
@@ -127,10 +136,10 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         small images pooled down to 1x1 would otherwise hit. ``batch_size=1`` with batch
         normalisation raises a ValueError.
         """
-        self._fit(X, y)
+        self._fit(X, y, sample_weight)
         return self
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """Fit, then return the embedding of the training rows.
 
         The same as ``fit(X, y).transform(X)``; in-memory cells are converted only once.
@@ -139,13 +148,15 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         ----------
         X : Series, one-column DataFrame, list or ndarray of cells
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in the training loss (see :meth:`fit`).
 
         Returns
         -------
         embedding : ndarray of shape (n_samples, embedding_dim), float32
             Rows with a missing cell are NaN.
         """
-        dataset, present = self._fit(X, y)
+        dataset, present = self._fit(X, y, sample_weight)
         if dataset.reads_files():
             # The training dataset would decode every file again: transform does the same
             # once, without the training-time augmentation state.
@@ -155,7 +166,7 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         return out
 
     @atomic_fit
-    def _fit(self, X, y) -> tuple[CellDataset, np.ndarray]:
+    def _fit(self, X, y, sample_weight=None) -> tuple[CellDataset, np.ndarray]:
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None: "
@@ -164,13 +175,16 @@ class DeepEncoder(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, ModalityEnco
         input_ = self.make_input()
         device = check_device(self.device)
         train, present = self._training_cells(X, y)
+        weights = check_sample_weight(sample_weight, len(present))
         classes, y_encoded = encode_labels(y)
         y_encoded = y_encoded[present]
         dataset = CellDataset(Source.fit(input_, train, y=classes[y_encoded]), y=y_encoded)
         module, params = self.make_module(input_, len(classes))
         n_workers = resolve_workers(self.n_workers, dataset)
         net = train_net(self, module, module_params=params, X=dataset, y=y_encoded,
-                        device=device, loader_params=loader_params(n_workers))
+                        device=device, loader_params=loader_params(n_workers),
+                        classes=classes,
+                        sample_weight=None if weights is None else weights[present])
         self.classes_ = classes
         self._set_input(input_)
         self.net_ = net

@@ -140,12 +140,18 @@ class AudioCNNEncoder(DeepEncoder):
     stratified validation split); ``transform`` returns the penultimate ``embedding_dim``
     features for an SVC, a KNN or fusion with other modalities; ``predict``/``predict_proba``
     use the network's own head. Cells follow the data contract (1-D waveforms at
-    ``sample_rate`` or WAV/FLAC paths; missing cells give NaN rows in ``transform``).
+    ``sample_rate`` or at the column's declared rate, or WAV/FLAC paths; missing cells give
+    NaN rows in ``transform``).
 
     Parameters
     ----------
-    sample_rate : int, default=16000
-        Sample rate (Hz) of waveform cells. WAV/FLAC paths are resampled to it.
+    sample_rate : int or None, default=None
+        Sample rate (Hz) the clips are analysed at. None uses the rate the column declares
+        (:func:`mmlearn.set_sample_rate`; mmlearn's audio dataset loaders declare theirs),
+        also inside JointFusion. An explicit rate that disagrees with the declared one, or
+        waveforms with neither, raise a ``ValueError``. WAV/FLAC paths are resampled to it
+        from their header's rate; a column of files only, with no rate given, is analysed
+        at its first file's rate.
     n_mels : int, default=40
         Number of mel bands.
     n_fft : int, default=512
@@ -185,6 +191,12 @@ class AudioCNNEncoder(DeepEncoder):
         trains for ``max_epochs`` on all rows.
     patience : int, default=6
         Epochs without validation improvement before stopping (best weights are kept).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the training loss. ``"balanced"`` weighs each
+        class by ``n_rows / (n_classes * count)`` over the training rows, so that a rare
+        class counts as much as a common one; a dict maps labels to weights (a class it
+        does not name keeps 1; a label that is not in ``y`` raises a ValueError). It
+        multiplies ``fit``'s ``sample_weight``.
     device : str, default="cpu"
         A torch device such as "cuda". A CUDA-fitted encoder unpickles on a CPU machine.
     random_state : int, RandomState or None, default=None
@@ -195,6 +207,8 @@ class AudioCNNEncoder(DeepEncoder):
 
     Attributes
     ----------
+    sample_rate_ : int
+        The rate (Hz) the spectrograms are computed at.
     net_ : skorch.NeuralNetClassifier
     classes_ : ndarray
         Labels seen in fit, in the user's label space.
@@ -226,8 +240,9 @@ class AudioCNNEncoder(DeepEncoder):
     >>> from mmlearn.encoders import AudioCNNEncoder
     >>> speech = load_spoken_digits()
     >>> X, y = speech.data["audio"][::15], speech.target[::15]
-    >>> enc = AudioCNNEncoder(sample_rate=8000, width=8, depth=2, max_epochs=2,
-    ...                       random_state=0).fit(X, y)
+    >>> enc = AudioCNNEncoder(width=8, depth=2, max_epochs=2, random_state=0).fit(X, y)
+    >>> enc.sample_rate_  # declared by the loader
+    8000
     >>> enc.transform(X[:5]).shape
     (5, 64)
     >>> enc.predict(X[:5]).shape
@@ -238,7 +253,7 @@ class AudioCNNEncoder(DeepEncoder):
     module_class = AudioCNN
     _parameter_constraints: dict = {
         **COMMON_CONSTRAINTS,
-        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "sample_rate": [None, Interval(Integral, 1, None, closed="left")],
         "n_mels": [Interval(Integral, 1, None, closed="left")],
         "n_fft": [Interval(Integral, 16, None, closed="left")],
         "hop_length": [None, Interval(Integral, 1, None, closed="left")],
@@ -250,10 +265,11 @@ class AudioCNNEncoder(DeepEncoder):
         "augment": ["boolean"],
     }
 
-    def __init__(self, *, sample_rate=16000, n_mels=40, n_fft=512, hop_length=None, max_frames=None,
+    def __init__(self, *, sample_rate=None, n_mels=40, n_fft=512, hop_length=None, max_frames=None,
                  clip_normalize=True, width=16, depth=3, dropout=0.3, augment=True,
                  embedding_dim=64, n_workers=None, max_epochs=40, lr=2e-3, batch_size=64,
-                 validation_fraction=0.1, patience=6, device="cpu", random_state=None, verbose=0):
+                 validation_fraction=0.1, patience=6, class_weight=None, device="cpu",
+                 random_state=None, verbose=0):
         self.sample_rate = sample_rate
         self.n_mels = n_mels
         self.n_fft = n_fft
@@ -271,6 +287,7 @@ class AudioCNNEncoder(DeepEncoder):
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.class_weight = class_weight
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

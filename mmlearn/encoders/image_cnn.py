@@ -97,6 +97,12 @@ class ImageCNNEncoder(DeepEncoder):
         trains for ``max_epochs`` on all rows.
     patience : int, default=5
         Epochs without validation improvement before stopping (best weights are kept).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the training loss. ``"balanced"`` weighs each
+        class by ``n_rows / (n_classes * count)`` over the training rows, so that a rare
+        class counts as much as a common one; a dict maps labels to weights (a class it
+        does not name keeps 1; a label that is not in ``y`` raises a ValueError). It
+        multiplies ``fit``'s ``sample_weight``.
     device : str, default="cpu"
         A torch device such as "cuda". A CUDA-fitted encoder unpickles on a CPU machine.
     random_state : int, RandomState or None, default=None
@@ -141,7 +147,8 @@ class ImageCNNEncoder(DeepEncoder):
 
     def __init__(self, size=None, *, grayscale=False, width=32, depth=2, dropout=0.2, augment=False,
                  embedding_dim=64, n_workers=None, max_epochs=30, lr=1e-3, batch_size=64,
-                 validation_fraction=0.1, patience=5, device="cpu", random_state=None, verbose=0):
+                 validation_fraction=0.1, patience=5, class_weight=None, device="cpu",
+                 random_state=None, verbose=0):
         self.size = size
         self.grayscale = grayscale
         self.width = width
@@ -155,6 +162,7 @@ class ImageCNNEncoder(DeepEncoder):
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.class_weight = class_weight
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

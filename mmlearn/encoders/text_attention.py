@@ -135,6 +135,12 @@ class TextAttentionEncoder(TextDeepEncoder):
         trains for ``max_epochs`` on all rows.
     patience : int, default=5
         Epochs without validation improvement before stopping (best weights are kept).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the training loss. ``"balanced"`` weighs each
+        class by ``n_rows / (n_classes * count)`` over the training rows, so that a rare
+        class counts as much as a common one; a dict maps labels to weights (a class it
+        does not name keeps 1; a label that is not in ``y`` raises a ValueError). It
+        multiplies ``fit``'s ``sample_weight``.
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling, dropout and the validation split, without
@@ -186,7 +192,7 @@ class TextAttentionEncoder(TextDeepEncoder):
                  word_dropout=0.1, max_length=128, max_features=None, min_df=2, lowercase=True,
                  token_pattern=DEFAULT_TOKEN_PATTERN, embedding_dim=64, n_workers=None,
                  max_epochs=30, lr=3e-3, batch_size=64, validation_fraction=0.1, patience=5,
-                 device="cpu", random_state=None, verbose=0):
+                 class_weight=None, device="cpu", random_state=None, verbose=0):
         self.n_heads = n_heads
         self.num_layers = num_layers
         self.feedforward_dim = feedforward_dim
@@ -205,6 +211,7 @@ class TextAttentionEncoder(TextDeepEncoder):
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.class_weight = class_weight
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

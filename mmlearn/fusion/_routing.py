@@ -15,9 +15,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mmlearn.fusion._missing import MISSING_POLICIES
-from mmlearn.utils._sklearn_compat import BaseComposition, Interval, StrOptions, safe_indexing
+from mmlearn.utils._sklearn_compat import (
+    BaseComposition,
+    Interval,
+    StrOptions,
+    num_samples,
+    safe_indexing,
+)
 
-__all__ = ["ModalityRoutes", "fusion_constraints", "select_columns"]
+__all__ = ["ModalityRoutes", "check_row_params", "fusion_constraints", "rows_of_params",
+           "select_columns"]
 
 
 def fusion_constraints(routes_attr: str) -> dict:
@@ -89,6 +96,40 @@ def select_columns(X: object, columns: object, *, owner: str, name: str,
             f"{_describe_width(X)}."
         )
     return part
+
+
+def _per_row(value: object, n_samples: int) -> bool:
+    if value is None or isinstance(value, str | bytes) or not hasattr(value, "__len__"):
+        return False
+    try:
+        return num_samples(value) == n_samples
+    except TypeError:
+        return False
+
+
+def check_row_params(params: dict, n_samples: int, *, owner: str) -> None:
+    """Raise a ValueError when a ``sample_weight`` in ``params`` is not one value per row.
+
+    The routes are fitted on subsets of the rows (folds, rows that have the modality), so
+    a weight vector of another length could not be split with them.
+    """
+    weights = params.get("sample_weight")
+    if weights is None:
+        return
+    length = num_samples(weights) if hasattr(weights, "__len__") else None
+    if length != n_samples:
+        raise ValueError(
+            f"{owner}: sample_weight has {length if length is not None else 'no'} values but "
+            f"X has {n_samples} rows: give one weight per row."
+        )
+
+
+def rows_of_params(params: dict, rows: np.ndarray, n_samples: int) -> dict:
+    """``params`` for a subset of the rows: each value with one entry per row of X
+    (``sample_weight``, groups...) is indexed by ``rows``; other values pass unchanged, as
+    scikit-learn's ``cross_val_predict`` does with the metadata it routes."""
+    return {key: safe_indexing(value, rows) if _per_row(value, n_samples) else value
+            for key, value in params.items()}
 
 
 class ModalityRoutes(BaseComposition):

@@ -22,9 +22,11 @@ from mmlearn._nn.data import CellDataset, Source, loader_params, resolve_workers
 from mmlearn._nn.inference import run_net
 from mmlearn._nn.layers import check_hidden_sizes
 from mmlearn._nn.training import (
+    CLASS_WEIGHT_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     atomic_fit,
     check_device,
+    check_sample_weight,
     encode_labels,
     train_net,
 )
@@ -186,8 +188,8 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         ``columns`` is a column name, a list of names, integer indices, a slice or a
         callable, as in ColumnTransformer. A deep encoder reads one column; its own training
         parameters (``max_epochs``, ``lr``, ``batch_size``, ``validation_fraction``,
-        ``patience``, ``device``, ``random_state``, ``verbose``) are not used: this
-        estimator's are.
+        ``patience``, ``class_weight``, ``device``, ``random_state``, ``verbose``) are not
+        used: this estimator's are.
     fusion_op : {"concat", "sum", "attention", "gated", "tensor"}, default="concat"
         How the projected embeddings ``z_m`` (``fusion_dim`` each) are joined:
 
@@ -230,6 +232,12 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         trains for ``max_epochs`` on all rows.
     patience : int, default=5
         Epochs without a lower validation loss before stopping (best weights are kept).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the training loss. ``"balanced"`` weighs each
+        class by ``n_rows / (n_classes * count)`` over the training rows, so that a rare
+        class counts as much as a common one; a dict maps labels to weights (a class it
+        does not name keeps 1; a label that is not in ``y`` raises a ValueError). It
+        multiplies ``fit``'s ``sample_weight``.
     n_workers : int or None, default=None
         DataLoader worker processes that decode file cells (image/audio paths) while the
         network trains and predicts. None chooses 0 when every column is held in memory
@@ -304,12 +312,14 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         "rank": [Interval(Integral, 1, None, closed="left")],
         "n_workers": [None, Interval(Integral, 0, None, closed="left")],
         **TRAINING_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINTS,
     }
 
     def __init__(self, encoders, *, fusion_op="concat", fusion_dim=64, hidden_sizes=(64,),
                  dropout=0.1, missing="impute", modality_dropout=0.1, n_heads=4, rank=4,
                  max_epochs=30, lr=1e-3, batch_size=64, validation_fraction=0.1, patience=5,
-                 n_workers=None, device="cpu", random_state=None, verbose=0):
+                 class_weight=None, n_workers=None, device="cpu", random_state=None,
+                 verbose=0):
         self.encoders = encoders
         self.fusion_op = fusion_op
         self.fusion_dim = fusion_dim
@@ -324,6 +334,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.class_weight = class_weight
         self.n_workers = n_workers
         self.device = device
         self.random_state = random_state
@@ -361,7 +372,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
     # --------------------------------------------------------------------------- fit
     @atomic_fit
     @fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit each branch's input, then train the whole network.
 
         Parameters
@@ -371,6 +382,11 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         y : array-like of shape (n_samples,)
             Class labels (ints, strings, ...); at least 2 classes. A missing label (None,
             NaN) raises a ValueError naming its rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in the network's training loss (multiplied by its class's
+            ``class_weight``). Finite and >= 0; a wrong length or a negative weight raises
+            a ValueError. The branches' inputs (vocabularies, statistics, tabular
+            transformers) are fitted unweighted.
 
         Returns
         -------
@@ -386,12 +402,12 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         exactly one row is dropped (a different row each epoch), since batch normalisation
         in a branch cannot train on one row.
         """
-        self._fit(X, y)
+        self._fit(X, y, sample_weight)
         return self
 
     @atomic_fit
     @fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """Fit, then return the fused vectors of the training rows.
 
         The same as ``fit(X, y).transform(X)``; columns held in memory are converted
@@ -401,17 +417,19 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         ----------
         X : DataFrame of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in the training loss (see :meth:`fit`).
 
         Returns
         -------
         fused : ndarray of shape (n_samples, n_features_out), float32
         """
-        dataset = self._fit(X, y)
+        dataset = self._fit(X, y, sample_weight)
         if dataset.reads_files():
             return self.transform(X)
         return self._apply(dataset, "embed", self._n_features_out)
 
-    def _fit(self, X, y) -> CellDataset:
+    def _fit(self, X, y, sample_weight=None) -> CellDataset:
         """Fit everything; returns the training dataset."""
         if y is None:
             raise ValueError(
@@ -430,6 +448,7 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
         n = num_samples(X)
         if num_samples(y) != n:
             raise ValueError(f"JointFusion: y has {num_samples(y)} rows but X has {n}.")
+        weights = check_sample_weight(sample_weight, n)
         classes, y_encoded = encode_labels(y)
         parts, present = self._parts(X, self.encoders, fitting=True)
         branches, sources = [], {}
@@ -451,7 +470,8 @@ class JointFusion(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerM
                 modality_dropout=self.modality_dropout, n_heads=self.n_heads,
                 rank=self.rank),
             X=dataset, y=y_encoded, device=device,
-            loader_params=loader_params(resolve_workers(self.n_workers, dataset)))
+            loader_params=loader_params(resolve_workers(self.n_workers, dataset)),
+            classes=classes, sample_weight=weights)
         self.classes_ = classes
         self.branches_ = branches
         self.net_ = net

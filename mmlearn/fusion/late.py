@@ -7,15 +7,23 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from sklearn import get_config
 from sklearn.base import TransformerMixin, clone
 from sklearn.model_selection import check_cv
 from sklearn.utils import Bunch
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d, has_fit_parameter
 
 from mmlearn.fusion._dropout import sample_kept
 from mmlearn.fusion._missing import check_missing, describe_modality, route_errors
-from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
+from mmlearn.fusion._routing import (
+    ModalityRoutes,
+    check_row_params,
+    fusion_constraints,
+    rows_of_params,
+    select_columns,
+)
 from mmlearn.utils._sklearn_compat import (
     StrOptions,
     check_feature_names,
@@ -115,6 +123,14 @@ class LateFusion(TransformerMixin, ModalityRoutes):
     ``fit`` only refits the estimators on every row (the state ``fit_transform`` leaves);
     feeding ``fit(X, y).transform(X)`` to a head would train it on in-sample predictions.
 
+    **Sample weights and other metadata** follow
+    :class:`~sklearn.ensemble.StackingClassifier`: without metadata routing,
+    ``fit(X, y, sample_weight=w)`` passes ``w`` to every estimator's ``fit`` (each must
+    accept ``sample_weight``; a Pipeline does not, so route instead); with
+    ``sklearn.set_config(enable_metadata_routing=True)``, each estimator receives what it
+    requested (``set_fit_request(sample_weight=True)``, on a Pipeline's steps too). Either
+    way the weights of a fold's or a modality's rows go with those rows.
+
     Examples
     --------
     >>> from sklearn.linear_model import LogisticRegression
@@ -160,7 +176,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         self.verbose = verbose
 
     @fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y, **fit_params):
         """Fit each modality's estimator on the rows that have the modality.
 
         Parameters
@@ -168,16 +184,19 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         X : DataFrame of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,)
             Class labels.
+        **fit_params : dict
+            ``sample_weight`` (passed to every estimator), or, with metadata routing
+            enabled, any metadata the estimators request (see Notes).
 
         Returns
         -------
         self : LateFusion
         """
-        self._fit(X, y, out_of_fold=False)
+        self._fit(X, y, out_of_fold=False, params=self._route(fit_params, "fit"))
         return self
 
     @fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X, y):
+    def fit_transform(self, X, y, **fit_params):
         """Fit the estimators and return their out-of-fold class scores.
 
         Parameters
@@ -185,13 +204,16 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         X : DataFrame of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,)
             Class labels.
+        **fit_params : dict
+            As in :meth:`fit`; each fold's estimators get the metadata of their rows.
 
         Returns
         -------
         scores : ndarray of shape (n_samples, n_modalities * n_classes)
             Row ``i`` holds the scores of estimators that did not see row ``i`` in fit.
         """
-        return self._fit(X, y, out_of_fold=True)
+        return self._fit(X, y, out_of_fold=True,
+                         params=self._route(fit_params, "fit_transform"))
 
     def transform(self, X):
         """Class scores of the refit estimators, one block per modality.
@@ -221,7 +243,50 @@ class LateFusion(TransformerMixin, ModalityRoutes):
             blocks.append(block)
         return np.hstack(blocks)
 
-    def _fit(self, X, y, *, out_of_fold: bool):
+    def get_metadata_routing(self) -> MetadataRouter:
+        """How ``fit`` and ``fit_transform`` route metadata to each modality's estimator.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            Each estimator's ``fit`` receives what it requested, from ``fit`` and from
+            ``fit_transform``.
+        """
+        router = MetadataRouter(owner=self)
+        for name, est, _ in self.estimators:
+            router.add(**{name: est}, method_mapping=MethodMapping()
+                       .add(caller="fit", callee="fit")
+                       .add(caller="fit_transform", callee="fit"))
+        return router
+
+    def _route(self, fit_params: dict, method: str) -> dict:
+        """Each route's ``fit`` metadata (all rows), by route name."""
+        self._validate_routes()
+        if get_config().get("enable_metadata_routing", False):
+            routed = process_routing(self, method, **fit_params)
+            return {name: dict(routed[name].fit) for name, _, _ in self.estimators}
+        unknown = sorted(set(fit_params) - {"sample_weight"})
+        if unknown:
+            raise TypeError(
+                f"LateFusion.{method} got unexpected argument(s) {unknown}: without metadata "
+                "routing only sample_weight is passed on. Enable routing with "
+                "sklearn.set_config(enable_metadata_routing=True) and request the metadata "
+                "with the estimators' set_fit_request."
+            )
+        weights = fit_params.get("sample_weight")
+        if weights is None:
+            return {name: {} for name, _, _ in self.estimators}
+        for name, est, _ in self.estimators:
+            if not has_fit_parameter(est, "sample_weight"):
+                raise TypeError(
+                    f"LateFusion: the estimator of modality {name!r} ({type(est).__name__}) "
+                    "does not take sample_weight in fit. For a Pipeline, enable metadata "
+                    "routing (sklearn.set_config(enable_metadata_routing=True)) and request "
+                    "the weights on its steps with set_fit_request(sample_weight=True)."
+                )
+        return {name: {"sample_weight": weights} for name, _, _ in self.estimators}
+
+    def _fit(self, X, y, *, out_of_fold: bool, params: dict):
         self._validate_routes()
         X = self._check_input(X, reset=True)
         if y is None:
@@ -234,6 +299,8 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         if y.shape[0] != n:
             raise ValueError(f"LateFusion: y has {y.shape[0]} rows but X has {n}.")
         check_classification_targets(y)
+        for route_params in params.values():
+            check_row_params(route_params, n, owner="LateFusion")
         self.classes_ = np.unique(y)
         self.methods_ = {name: self._resolve_method(name, est)
                          for name, est, _ in self.estimators}
@@ -253,7 +320,8 @@ class LateFusion(TransformerMixin, ModalityRoutes):
             tasks.append((name, None, est, X_m, np.flatnonzero(present), None, "its rows"))
 
         fitted = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
-            delayed(_fit_and_score)(self, name, est, X_m, y, train, test, where)
+            delayed(_fit_and_score)(self, name, est, X_m, y, train, test, where,
+                                    rows_of_params(params[name], train, n))
             for name, _, est, X_m, train, test, where in tasks
         )
         blocks = {name: self._neutral(n, name) for name, _, _ in self.estimators}
@@ -384,8 +452,10 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         return hasattr(self, "estimators_")
 
 
-def _fit_and_score(fusion: LateFusion, name: str, est, X_m, y, train, test, where: str):
-    """Fit a clone of ``est`` on rows ``train``; score rows ``test`` (None: no scoring)."""
+def _fit_and_score(fusion: LateFusion, name: str, est, X_m, y, train, test, where: str,
+                   fit_params: dict):
+    """Fit a clone of ``est`` on rows ``train`` (``fit_params``: their metadata); score rows
+    ``test`` (None: no scoring)."""
     y_train = y[train]
     labels = np.unique(y_train)
     if labels.size < 2:
@@ -397,7 +467,7 @@ def _fit_and_score(fusion: LateFusion, name: str, est, X_m, y, train, test, wher
     part = safe_indexing(X_m, train)
     with route_errors(where=describe_modality("LateFusion", name, part), part=part,
                       step="fit"):
-        est = clone(est).fit(part, y_train)
+        est = clone(est).fit(part, y_train, **fit_params)
     if test is None or not test.size:
         return est, None
     part = safe_indexing(X_m, test)

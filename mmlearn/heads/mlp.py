@@ -14,9 +14,11 @@ from mmlearn._nn.inference import predict_batches
 from mmlearn._nn.layers import check_hidden_sizes, mlp_layers
 from mmlearn._nn.standardize import fit_standardizer
 from mmlearn._nn.training import (
+    CLASS_WEIGHT_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     atomic_fit,
     check_device,
+    check_sample_weight,
     encode_labels,
     train_net,
 )
@@ -71,6 +73,12 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         ``max_epochs`` on every row.
     patience : int, default=10
         Epochs without improvement of the validation loss before stopping.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the training loss. ``"balanced"`` weighs each
+        class by ``n_rows / (n_classes * count)`` over the training rows, so that a rare
+        class counts as much as a common one; a dict maps labels to weights (a class it
+        does not name keeps 1; a label that is not in ``y`` raises a ValueError). It
+        multiplies ``fit``'s ``sample_weight``.
     device : str, default="cpu"
         A torch device such as "cuda". Predictions are computed on it in batches.
     random_state : int, RandomState instance or None, default=None
@@ -131,11 +139,12 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "standardize": ["boolean"],
         **TRAINING_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINTS,
     }
 
     def __init__(self, hidden_sizes=(128,), *, dropout=0.1, standardize=True, max_epochs=100,
-                 lr=1e-3, batch_size=64, validation_fraction=0.1, patience=10, device="cpu",
-                 random_state=None, verbose=0):
+                 lr=1e-3, batch_size=64, validation_fraction=0.1, patience=10,
+                 class_weight=None, device="cpu", random_state=None, verbose=0):
         self.hidden_sizes = hidden_sizes
         self.dropout = dropout
         self.standardize = standardize
@@ -144,13 +153,14 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.class_weight = class_weight
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     @atomic_fit
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` (numeric features) and class labels ``y``.
 
         Parameters
@@ -159,6 +169,10 @@ class MLPHead(ClassifierMixin, BaseEstimator):
             Finite numeric features.
         y : array-like of shape (n_samples,)
             Class labels (ints, strings, ...); at least 2 classes.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in the training loss (multiplied by its class's
+            ``class_weight``). Finite and >= 0; a wrong length or a negative weight raises
+            a ValueError. The standardisation statistics are not weighted.
 
         Returns
         -------
@@ -169,6 +183,7 @@ class MLPHead(ClassifierMixin, BaseEstimator):
         # Labels first: a missing label gets a message naming its row.
         self.classes_, y_encoded = encode_labels(y)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        weights = check_sample_weight(sample_weight, X.shape[0])
         if self.standardize:
             self.mean_, self.scale_ = fit_standardizer(X)
         else:
@@ -179,7 +194,8 @@ class MLPHead(ClassifierMixin, BaseEstimator):
             self, MLP,
             module_params=dict(n_features=X.shape[1], n_classes=len(self.classes_),
                                hidden_sizes=hidden_sizes, dropout=self.dropout),
-            X=inputs, y=y_encoded, device=device)
+            X=inputs, y=y_encoded, device=device, classes=self.classes_,
+            sample_weight=weights)
         return self
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
