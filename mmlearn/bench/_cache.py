@@ -7,6 +7,14 @@ cache's load time would make cached candidates look fast, so every call adds
 ``compute seconds - elapsed seconds`` to the :class:`TimingLedger` that is recording: the
 benchmark creates one per task (one candidate on one fold) and adds it to cross_validate's
 fit and score times, which gives the time the candidate takes without any caching.
+
+Workers share the cache when its folder is shared (``docs/cluster.md``), and concurrent
+writers are safe without a lock of ours: ``joblib.Memory`` writes each file of an entry (the
+result, its metadata, the cached function's code) under a unique temporary name and renames
+it into place, so two workers computing the same entry each write a whole file and the last
+rename wins, and a reader finds either no entry (and computes it) or a whole one; an entry
+that fails to load is recomputed. ``tests/test_dask.py`` has two workers write the same
+entry at once.
 """
 
 from __future__ import annotations
