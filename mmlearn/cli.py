@@ -1,4 +1,5 @@
-"""The ``mmlearn`` command line: ``mmlearn bench`` compares modalities, fusions and heads."""
+"""The ``mmlearn`` command line: ``mmlearn bench`` compares modalities, fusions and heads;
+``mmlearn predict`` applies the model ``mmlearn bench --save-best`` saved."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def _image_size(text: str) -> int | tuple[int, int]:
 
 
 def _add_bench(commands) -> None:
-    from mmlearn.bench.grid import DEFAULT_HEADS, ENCODERS, FUSIONS, HEADS
+    from mmlearn.bench.cluster import scheduler_option
+    from mmlearn.bench.grid import ENCODERS, FUSIONS, HEADS, PRESETS
+    from mmlearn.bench.metrics import METRICS
 
     bench = commands.add_parser(
         "bench",
@@ -60,7 +63,9 @@ def _add_bench(commands) -> None:
                  + (" (file paths)" if kind in ("image", "audio") else ""),
         )
     source.add_argument("--sample-rate", type=_positive, metavar="HZ",
-                        help="audio sample rate (default: the dataset's, else 16000)")
+                        help="audio sample rate (default: a built-in dataset's declared rate, else "
+                             "the column's first file's; one that disagrees with a declared "
+                             "rate is an error)")
     source.add_argument("--image-size", type=_image_size, metavar="N|HxW",
                         help="resize images (needed when their sizes differ)")
     source.add_argument("--groups", nargs="?", const=True, metavar="COL",
@@ -69,14 +74,22 @@ def _add_bench(commands) -> None:
     source.add_argument("--max-samples", type=_positive, metavar="N",
                         help="use a stratified random subset of N rows")
 
-    grid = bench.add_argument_group("grid")
-    grid.add_argument("--heads", type=_columns, default=list(DEFAULT_HEADS),
-                      help=f"comma-separated heads ({', '.join(HEADS)}; "
-                           f"default: {','.join(DEFAULT_HEADS)})")
-    grid.add_argument("--families", type=_columns, default=["classical"],
-                      help=f"encoder families ({', '.join(ENCODERS)}; default: classical)")
-    grid.add_argument("--fusions", type=_columns, default=["early"],
-                      help=f"fusion strategies ({', '.join(FUSIONS)}; default: early)")
+    grid = bench.add_argument_group(
+        "grid", "--preset picks the grid; --heads, --families and --fusions replace its axes")
+    default = PRESETS["default"]
+    grid.add_argument("--preset", choices=PRESETS, default="default",
+                      help="default: families " + ",".join(default.families) + " x fusions "
+                           + ",".join(default.fusions) + " x heads " + ",".join(default.heads)
+                           + "".join(f", without {f} {u} fusion" for f, u in default.skip)
+                           + ", deep models capped at "
+                           + f"{default.max_epochs} epochs; full: every family, fusion and "
+                           "head, no cap (see docs/bench.md)")
+    grid.add_argument("--heads", type=_columns,
+                      help=f"comma-separated heads ({', '.join(HEADS)})")
+    grid.add_argument("--families", type=_columns,
+                      help=f"encoder families ({', '.join(ENCODERS)})")
+    grid.add_argument("--fusions", type=_columns,
+                      help=f"fusion strategies ({', '.join(FUSIONS)})")
 
     run = bench.add_argument_group("evaluation and output")
     run.add_argument("--cv", type=_positive, default=5, help="number of folds (default: 5)")
@@ -85,8 +98,22 @@ def _add_bench(commands) -> None:
                      help="evaluations run in parallel (default: 1; -1: all cores)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute the encoders for every candidate")
+    run.add_argument("--scheduler", type=scheduler_option, metavar="ADDRESS",
+                     help="run the evaluations on a Dask cluster: tcp://HOST:PORT of its "
+                          "scheduler, or local[:N] to start N local workers (not with "
+                          "--n-jobs; see docs/cluster.md)")
+    run.add_argument("--cache-dir", type=Path, metavar="DIR",
+                     help="make the encoder cache in DIR (on a cluster: a folder every "
+                          "worker mounts at the same path; default: a temporary folder)")
+    run.add_argument("--metric", choices=METRICS, metavar="NAME",
+                     help=f"rank by this metric ({', '.join(METRICS)}; default: macro_f1 "
+                          "when the smallest class has under half the rows of the largest, "
+                          "else accuracy)")
     run.add_argument("--out", type=Path, default=Path("bench-results"),
                      help="output folder (default: bench-results/)")
+    run.add_argument("--save-best", type=Path, metavar="FILE",
+                     help="refit the best candidate on all rows and save it to FILE "
+                          "(mmlearn.io format; use it with mmlearn predict)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or file list")
     bench.set_defaults(handler=_bench)
 
@@ -105,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mmlearn {mmlearn.__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", required=True)
     _add_bench(commands)
+    _add_predict(commands)
     return parser
 
 
@@ -143,14 +171,33 @@ def _one_line(exc: BaseException) -> str:
 
 def _bench(args, parser) -> int:
     from mmlearn.bench import format_table, run_benchmark, write_results
-    from mmlearn.bench.grid import ENCODERS, FUSIONS, HEADS
-    from mmlearn.bench.report import check_output_folder
+    from mmlearn.bench.cluster import ClusterError, on_cluster
+    from mmlearn.bench.grid import ENCODERS, FUSIONS, HEADS, PRESETS
+    from mmlearn.bench.predict import check_model_path
+    from mmlearn.bench.report import check_output_folder, describe_ranking
 
+    if args.scheduler and args.n_jobs is not None:
+        parser.error("--n-jobs and --scheduler together: with --scheduler the cluster's "
+                     "workers run the evaluations, one per worker thread; drop --n-jobs")
+    if args.cache_dir is not None and not args.cache_dir.is_dir():
+        parser.error(f"--cache-dir: no such folder: {str(args.cache_dir)!r}")
     try:
         # Before the run, which may take minutes: an unusable --out would only fail after it.
         check_output_folder(args.out)
     except OSError as exc:
         parser.error(f"--out: {_one_line(exc)}")
+    if args.save_best is not None:
+        try:
+            check_model_path(args.save_best)
+        except OSError as exc:
+            parser.error(f"--save-best: {_one_line(exc)}")
+    preset = PRESETS[args.preset]
+    # The cells a preset leaves out are (family, fusion) pairs: an explicit --families or
+    # --fusions asks for its cells in full, a change of --heads does not.
+    explicit = args.families is not None or args.fusions is not None
+    for axis, value in preset.axes().items():
+        if getattr(args, axis) is None:
+            setattr(args, axis, list(value))
     try:
         data = _load(args, parser)
     except (ValueError, FileNotFoundError) as exc:
@@ -161,13 +208,17 @@ def _bench(args, parser) -> int:
             parser.error(f"unknown --{axis} {', '.join(unknown)}; "
                          f"choose from {', '.join(registry)}")
     try:
-        results = run_benchmark(
-            data, families=args.families, fusions=args.fusions, heads=args.heads,
-            cv=args.cv, seed=args.seed, groups=True if args.groups else None,
-            max_samples=args.max_samples, sample_rate=args.sample_rate,
-            image_size=args.image_size, n_jobs=args.n_jobs, cache=not args.no_cache,
-            progress=not args.quiet,
-        )
+        with on_cluster(args.scheduler):
+            results = run_benchmark(
+                data, families=args.families, fusions=args.fusions, heads=args.heads,
+                cv=args.cv, seed=args.seed, groups=True if args.groups else None,
+                max_samples=args.max_samples, sample_rate=args.sample_rate,
+                image_size=args.image_size, n_jobs=args.n_jobs, cache=not args.no_cache,
+                cache_dir=args.cache_dir, progress=not args.quiet, metric=args.metric,
+                skip=() if explicit else preset.skip, max_epochs=preset.max_epochs,
+            )
+    except ClusterError as exc:  # unreachable, mismatched versions, a task lost
+        parser.error(f"--scheduler {args.scheduler}: {_one_line(exc)}")
     except (ValueError, TypeError) as exc:
         # Data problems (a single class, too few rows per class for --cv, images of mixed
         # sizes without --image-size, cells of the wrong type for their encoder...) are the
@@ -177,13 +228,63 @@ def _bench(args, parser) -> int:
     print(f"{meta['dataset']}: {meta['n_samples']} samples, {meta['n_classes']} classes, "
           f"{meta['cv']}-fold {meta['splitter']} (seed {meta['seed']}), "
           f"{meta['n_candidates']} candidates, {meta['wall_seconds']:.0f} s")
+    print(describe_ranking(results))
     print(format_table(results))
     try:
         paths = write_results(results, args.out)
     except OSError as exc:  # the folder changed during the run
         parser.error(f"--out: {_one_line(exc)}")
+    if args.save_best is not None:
+        _save_best(results, data, args, parser)
+        paths["model"] = args.save_best
     if not args.quiet:
         print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
+def _save_best(results, data, args, parser) -> None:
+    from mmlearn.bench.predict import refit_best
+    from mmlearn.io import save
+
+    if not args.quiet:
+        print(f"refitting {results.loc[0, 'candidate']} on all rows for --save-best",
+              file=sys.stderr)
+    try:
+        save(refit_best(results, data), args.save_best)
+    except OSError as exc:  # the folder changed during the run
+        parser.error(f"--save-best: {_one_line(exc)}")
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="predict with a model saved by mmlearn bench --save-best",
+        description=(
+            "Predict every row of a CSV or parquet file with a saved model; write the "
+            "predictions (and class probabilities where the model has them) keyed by the "
+            "input's index."
+        ),
+    )
+    predict.add_argument("model", type=Path, help="a model file (mmlearn bench --save-best)")
+    predict.add_argument("data", type=Path,
+                         help="a CSV or parquet file holding the model's columns")
+    predict.add_argument("--out", type=Path, default=Path("predictions.parquet"),
+                         help="the predictions file, .parquet or .csv "
+                              "(default: predictions.parquet)")
+    predict.set_defaults(handler=_predict)
+
+
+def _predict(args, parser) -> int:
+    from mmlearn.bench.predict import predict_file
+
+    try:
+        predictions = predict_file(args.model, args.data, args.out)
+    except OSError as exc:
+        parser.error(_one_line(exc))
+    except (ValueError, TypeError) as exc:
+        # Not a model file, absent columns, cells an encoder cannot read: the user's to fix.
+        parser.error(_one_line(exc))
+    print(f"wrote {len(predictions)} predictions to {args.out}", file=sys.stderr)
     return 0
 
 
@@ -204,9 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     --------
     >>> from mmlearn.cli import main
     >>> main(["bench", "--dataset", "av_digits", "--max-samples", "60", "--cv", "2",
-    ...       "--heads", "knn", "--quiet", "--out", __import__("tempfile").mkdtemp()])
+    ...       "--families", "classical", "--fusions", "early", "--heads", "knn", "--quiet",
+    ...       "--out", __import__("tempfile").mkdtemp()])
     ... # doctest: +ELLIPSIS
-    av_digits: 60 samples, 10 classes, 2-fold StratifiedKFold (seed 0), 3 candidates, ...
+    av_digits: 60 samples, 10 classes, 2-fold StratifiedKFold (seed 0), 4 candidates, ...
     0
     """
     parser = build_parser()

@@ -295,25 +295,71 @@ def test_bench_modules_keep_no_module_level_mutable_state():
 # ------------------------------------------------------------------------------ run
 
 def test_run_benchmark_ranks_candidates_with_honest_columns(av_bench):
-    results = run_benchmark(av_bench, heads=["knn", "logreg"], cv=2, max_samples=120)
-    assert list(results.columns) == RESULT_COLUMNS + ["accuracy_folds", "f1_macro_folds"]
-    assert len(results) == 6
-    assert results["rank"].tolist() == list(range(1, 7))
+    results = run_benchmark(av_bench, heads=["knn", "logreg"], cv=3, max_samples=120)
+    folds = ["accuracy_folds", "balanced_accuracy_folds", "macro_f1_folds"]
+    assert list(results.columns) == RESULT_COLUMNS + folds
+    assert len(results) == 7  # 6 candidates and the majority-class baseline
+    assert results["rank"].tolist() == list(range(1, 8))
     assert results["accuracy_mean"].is_monotonic_decreasing
-    assert results["accuracy_folds"].map(len).eq(2).all()
+    assert results[folds].map(len).eq(3).all().all()
     assert (results["fit_seconds"] > 0).all() and (results["predict_seconds"] > 0).all()
     meta = results.attrs["metadata"]
-    assert meta["n_samples"] == 120 and meta["cv"] == 2 and meta["sample_rate"] == 8000
+    assert meta["n_samples"] == 120 and meta["cv"] == 3 and meta["sample_rate"] == 8000
     assert meta["splitter"] == "StratifiedKFold" and "scikit-learn" in meta["versions"]
+    # 12 rows per class: balanced, so ranked by accuracy.
+    assert meta["metric"] == "accuracy" and "balanced" in meta["metric_reason"]
+    # The baseline predicts one class of ten: last, and far below everything else.
+    base = results.iloc[-1]
+    assert (base["family"], base["modalities"], base["head"]) == ("baseline", "none",
+                                                                  "majority")
+    assert base["accuracy_mean"] == pytest.approx(0.1, abs=0.02)
+    assert base["balanced_accuracy_mean"] == pytest.approx(0.1)
+    assert not base["tied_with_best"] and base["p_vs_best"] < 0.05
+    # Intervals contain their means; the best is tied with itself.
+    assert (results["ci_low"] <= results["accuracy_mean"]).all()
+    assert (results["accuracy_mean"] <= results["ci_high"]).all()
+    assert results.loc[0, "tied_with_best"] and results.loc[0, "p_vs_best"] == 1.0
+
+
+def test_imbalanced_classes_rank_by_macro_f1_and_roc_auc_on_request():
+    from mmlearn.datasets import load_clothing_reviews
+
+    X, y = load_clothing_reviews(return_X_y=True)
+    rows = np.r_[np.flatnonzero(y == 1)[:64], np.flatnonzero(y == 0)[:16]]
+    X, y = X.iloc[rows].reset_index(drop=True), y[rows]
+    modalities = {"Title": "text", "Age": "tabular"}
+    results = run_benchmark(X, y=y, modalities=modalities, heads=["logreg"], cv=2)
+    meta = results.attrs["metadata"]
+    assert meta["metric"] == "macro_f1"
+    assert meta["metric_reason"] == "classes imbalanced: smallest/largest = 0.25 < 0.5"
+    assert results["macro_f1_mean"].is_monotonic_decreasing
+    # Always answering "recommended" is right 80 % of the time, and has macro-F1 0.444.
+    base = results.set_index("family").loc["baseline"]
+    assert base["accuracy_mean"] == pytest.approx(0.8)
+    assert base["macro_f1_mean"] == pytest.approx(0.8 / 1.8)
+
+    ranked = run_benchmark(X, y=y, modalities=modalities, heads=["logreg"], cv=2,
+                           metric="roc_auc")
+    assert ranked.attrs["metadata"]["metric"] == "roc_auc"
+    assert ranked["roc_auc_mean"].is_monotonic_decreasing
+    assert ranked.set_index("family").loc["baseline", "roc_auc_mean"] == 0.5
+    assert ranked["roc_auc_folds"].map(len).eq(2).all()
+
+
+def test_run_benchmark_rejects_an_unknown_metric(av_bench):
+    with pytest.raises(ValueError, match="unknown metric 'f1'; choose from accuracy, "
+                                         "balanced_accuracy, macro_f1, roc_auc"):
+        run_benchmark(av_bench, heads=["knn"], cv=2, max_samples=40, metric="f1")
 
 
 def test_cache_changes_timings_not_scores(av_bench):
-    kwargs = dict(modalities={"audio": "audio"}, heads=["knn", "svc"], cv=2, max_samples=60)
+    kwargs = dict(modalities={"audio": "audio"}, heads=["knn", "svc"], cv=2, max_samples=60,
+                  baseline=False)
     cached = run_benchmark(av_bench, cache=True, **kwargs)
     plain = run_benchmark(av_bench, cache=False, **kwargs)
     pd.testing.assert_frame_equal(
-        cached[["candidate", "accuracy_mean", "f1_macro_mean"]],
-        plain[["candidate", "accuracy_mean", "f1_macro_mean"]],
+        cached[["candidate", "accuracy_mean", "macro_f1_mean"]],
+        plain[["candidate", "accuracy_mean", "macro_f1_mean"]],
     )
     # Both heads report the encoder's cost, though only the first one computed it.
     assert cached["fit_seconds"].min() > 0.3 * plain["fit_seconds"].min()
@@ -388,7 +434,8 @@ def test_run_benchmark_on_dataframe_and_groups(av_bench):
     results = run_benchmark(X, y=y, modalities={"image": "image"}, heads=["knn"], cv=3,
                             groups=av_bench.groups, max_samples=150)
     assert results.attrs["metadata"]["splitter"] == "StratifiedGroupKFold"
-    assert results["candidate"].tolist() == ["classical / image only / image / knn"]
+    assert results["candidate"].tolist() == ["classical / image only / image / knn",
+                                             "baseline / majority class / none / majority"]
     with pytest.raises(ValueError, match="has no groups"):
         run_benchmark(BenchData(X, y, {"image": "image"}, "x"), groups=True, heads=["knn"])
 
@@ -413,23 +460,35 @@ def _fake_results(n=3):
     rng = np.random.default_rng(0)
     acc = np.sort(rng.uniform(0.5, 1, n))[::-1]
     return pd.DataFrame({
-        "rank": np.arange(1, n + 1), "family": "classical",
-        "fusion": ["early"] + ["image only"] * (n - 1), "modalities": "image",
-        "head": "svc", "accuracy_mean": acc, "accuracy_std": 0.01, "f1_macro_mean": acc,
-        "f1_macro_std": 0.01, "fit_seconds": 1.234, "predict_seconds": 0.5,
+        "rank": np.arange(1, n + 1), "family": ["classical"] * (n - 1) + ["baseline"],
+        "fusion": ["early"] + ["image only"] * (n - 2) + ["majority class"],
+        "modalities": ["image"] * (n - 1) + ["none"],
+        "head": ["svc"] * (n - 1) + ["majority"], "accuracy_mean": acc, "accuracy_std": 0.01,
+        "balanced_accuracy_mean": acc, "balanced_accuracy_std": 0.01, "macro_f1_mean": acc,
+        "macro_f1_std": 0.01, "ci_low": acc - 0.02, "ci_high": acc + 0.02,
+        "p_vs_best": [1.0] + [0.01] * (n - 1), "tied_with_best": [True] + [False] * (n - 1),
+        "fit_seconds": 1.234, "predict_seconds": 0.5,
         "candidate": [f"c{i}" for i in range(n)], "accuracy_folds": [[a, a] for a in acc],
-        "f1_macro_folds": [[a, a] for a in acc],
+        "balanced_accuracy_folds": [[a, a] for a in acc],
+        "macro_f1_folds": [[a, a] for a in acc],
     })
 
 
 def test_format_table_is_aligned_with_every_column():
-    text = format_table(_fake_results())
+    results = _fake_results()
+    text = format_table(results)
     lines = text.splitlines()
     assert lines[0].split() == ["rank", "family", "fusion", "modalities", "head", "accuracy",
-                                "macro-F1", "fit", "s", "predict", "s"]
+                                "(95%", "CI)", "≈best", "bal.", "acc.", "macro-F1", "fit",
+                                "s", "predict", "s"]
     assert len(lines) == 4
-    assert len({line.index("classical") for line in lines[1:]}) == 1
-    assert "±" in lines[1] and "1.23" in lines[1]
+    assert len({line.index("1.23") for line in lines[1:]}) == 1
+    low, high = results.loc[0, ["ci_low", "ci_high"]]
+    assert f"[{low:.3f}, {high:.3f}]" in lines[1] and "1.23" in lines[1]
+    assert " yes " in lines[1] and " yes " not in lines[2]
+    # The ranking metric comes first and is not repeated.
+    by_f1 = format_table(results, metric="macro_f1").splitlines()[0].split()
+    assert by_f1[5] == "macro-F1" and "macro-F1" not in by_f1[6:] and "accuracy" in by_f1
 
 
 def test_write_results_files(tmp_path):
@@ -448,3 +507,40 @@ def test_write_results_files(tmp_path):
 def test_plot_results_many_candidates(tmp_path):
     path = plot_results(_fake_results(30), tmp_path / "chart.png")
     assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_chart_axis_fits_the_data_and_front_is_pareto(tmp_path):
+    from mmlearn.bench.report import _axis_range, _pareto
+
+    # Candidates between 0.94 and 0.99: the axis spans about that, not 0 to 1; a far
+    # baseline stays off scale, a near one joins the range.
+    lo, hi = _axis_range(np.array([0.94, 0.95]), np.array([0.97, 0.99]), baseline=0.1)
+    assert 0.9 < lo < 0.94 and 0.99 < hi <= 1.0
+    lo, _ = _axis_range(np.array([0.94, 0.95]), np.array([0.97, 0.99]), baseline=0.935)
+    assert lo < 0.935
+    # (seconds, score): 2 is slower and worse than 0; 1 and 3 each buy score with time.
+    front = _pareto(np.array([1.0, 5.0, 2.0, 50.0]), np.array([0.9, 0.95, 0.85, 0.99]))
+    assert front.tolist() == [0, 1, 3]
+    results = _fake_results(5)
+    results.attrs["metadata"] = {"metric": "macro_f1"}
+    assert plot_results(results, tmp_path / "c.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_default_preset_is_the_mission_and_full_is_everything():
+    from mmlearn.bench.grid import FUSIONS, HEADS, PRESETS
+
+    preset = PRESETS["default"]
+    cands = build_candidates({"image": "image", "audio": "audio"}, **preset.axes(),
+                             skip=preset.skip, max_epochs=preset.max_epochs, baseline=True)
+    cells = {(c.family, c.fusion) for c in cands}
+    assert cells == {("classical", "image only"), ("classical", "audio only"),
+                     ("classical", "early"), ("classical", "late"), ("classical", "joint"),
+                     ("deep", "image only"), ("deep", "audio only"), ("deep", "early"),
+                     ("deep", "joint"), ("baseline", "majority class")}
+    assert cands[-1].name == "baseline / majority class / none / majority"
+    epochs = [v for c in cands for k, v in c.estimator.get_params().items()
+              if k.endswith("max_epochs")]
+    assert epochs and max(epochs) == preset.max_epochs
+    full = PRESETS["full"].axes()
+    assert full["families"] == tuple(ENCODERS) and full["fusions"] == tuple(FUSIONS)
+    assert full["heads"] == tuple(HEADS) and PRESETS["full"].max_epochs is None

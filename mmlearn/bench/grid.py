@@ -10,6 +10,9 @@ strategy or head is one entry, not a rewrite:
   can (single-modality candidates use an EarlyFusion of that modality's routes alone);
   ``"voting"`` brings its own head (``OWN_HEAD``);
 - ``HEADS[head](seed)`` returns a fresh final estimator.
+
+:data:`PRESETS` name the grids ``mmlearn bench`` runs: ``"default"`` (the main job, sized
+to finish in minutes) and ``"full"`` (every registered value of every axis).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sklearn.compose import ColumnTransformer, make_column_selector
+from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -34,8 +38,10 @@ __all__ = [
     "FUSIONS",
     "HEADS",
     "DEFAULT_HEADS",
+    "PRESETS",
     "Candidate",
     "EncoderOptions",
+    "Preset",
     "build_candidates",
 ]
 
@@ -51,7 +57,8 @@ class EncoderOptions:
     Attributes
     ----------
     sample_rate : int or None
-        Audio sample rate (Hz); None for the encoder's default.
+        Audio sample rate (Hz); None for the rate the data declares
+        (:func:`mmlearn.set_sample_rate`).
     image_size : int, (H, W) or None
         Resize images to this size; None keeps their (common) size.
     random_state : int
@@ -94,7 +101,8 @@ class Candidate:
     @property
     def name(self) -> str:
         """A unique readable label, e.g. ``classical / early / image+audio / svc``."""
-        return " / ".join([self.family, self.fusion, "+".join(self.modalities), self.head])
+        modalities = "+".join(self.modalities) or "none"
+        return " / ".join([self.family, self.fusion, modalities, self.head])
 
 
 # --------------------------------------------------------------------------- encoders
@@ -127,9 +135,8 @@ def _classical_image(options: EncoderOptions):
 def _classical_audio(options: EncoderOptions):
     from mmlearn.encoders import AudioMFCCEncoder
 
-    encoder = (AudioMFCCEncoder() if options.sample_rate is None
-               else AudioMFCCEncoder(sample_rate=options.sample_rate))
-    return make_pipeline(encoder, StandardScaler())
+    # None reads the rate the data declares; an explicit one must agree with it.
+    return make_pipeline(AudioMFCCEncoder(sample_rate=options.sample_rate), StandardScaler())
 
 
 def _classical_text(options: EncoderOptions):
@@ -161,8 +168,8 @@ def _deep_image(options: EncoderOptions):
 def _deep_audio(options: EncoderOptions):
     from mmlearn.encoders import AudioCNNEncoder
 
-    rate = {} if options.sample_rate is None else {"sample_rate": options.sample_rate}
-    return make_pipeline(AudioCNNEncoder(random_state=options.random_state, **rate),
+    return make_pipeline(AudioCNNEncoder(sample_rate=options.sample_rate,
+                                         random_state=options.random_state),
                          StandardScaler())
 
 
@@ -170,6 +177,36 @@ def _deep_text(options: EncoderOptions):
     from mmlearn.encoders import TextRNNEncoder
 
     return make_pipeline(TextRNNEncoder(random_state=options.random_state), StandardScaler())
+
+
+# Pretrained encoders are frozen: fit learns no weights, so every fold costs one embedding
+# pass (shared by the heads through the encoder cache). Their pooled features are
+# standardised like the deep ones.
+# Images at 96 pixels: the bench embeds every row once per fold, and 224 (the backbone's
+# training size) costs about five times as much, for a few points of accuracy on emoji
+# (docs/pretrained_images.md).
+PRETRAINED_IMAGE_SIZE = 96
+
+
+def _pretrained_image(options: EncoderOptions):
+    from mmlearn.encoders import PretrainedImageEncoder
+
+    size = options.image_size if options.image_size is not None else PRETRAINED_IMAGE_SIZE
+    return make_pipeline(PretrainedImageEncoder(size=size), StandardScaler())
+
+
+def _pretrained_audio(options: EncoderOptions):
+    from mmlearn.encoders import PretrainedAudioEncoder
+
+    # Its spectrogram images at the same size as the images, for the same cost reason.
+    encoder = PretrainedAudioEncoder(sample_rate=options.sample_rate, size=PRETRAINED_IMAGE_SIZE)
+    return make_pipeline(encoder, StandardScaler())
+
+
+def _pretrained_text(options: EncoderOptions):
+    from mmlearn.encoders import PretrainedTextEncoder
+
+    return make_pipeline(PretrainedTextEncoder(), StandardScaler())
 
 
 ENCODERS: dict[str, dict[str, Callable[[Sequence[str], EncoderOptions], list[Route]]]] = {
@@ -185,6 +222,12 @@ ENCODERS: dict[str, dict[str, Callable[[Sequence[str], EncoderOptions], list[Rou
         "image": _per_column("image", _deep_image),
         "audio": _per_column("audio", _deep_audio),
         "text": _per_column("text", _deep_text),
+        "tabular": _classical_tabular,
+    },
+    "pretrained": {
+        "image": _per_column("image", _pretrained_image),
+        "audio": _per_column("audio", _pretrained_audio),
+        "text": _per_column("text", _pretrained_text),
         "tabular": _classical_tabular,
     },
 }
@@ -291,6 +334,66 @@ DEFAULT_HEADS = ("svc", "knn", "logreg")
 
 # ------------------------------------------------------------------------------- grid
 
+@dataclass(frozen=True)
+class Preset:
+    """A named grid: the axes, the cells left out, and the deep models' epoch budget.
+
+    Attributes
+    ----------
+    families, fusions, heads : tuple of str
+        Keys of :data:`ENCODERS`, :data:`FUSIONS` and :data:`HEADS`; an empty tuple means
+        every registered key.
+    skip : tuple of (family, fusion)
+        Fused cells left out (their single-modality rows stay).
+    max_epochs : int or None
+        Upper bound on every ``max_epochs`` of the candidates' deep models (encoders,
+        JointFusion, MLPHead); None keeps their own. Early stopping still applies below it.
+    """
+
+    families: tuple[str, ...] = ()
+    fusions: tuple[str, ...] = ()
+    heads: tuple[str, ...] = ()
+    skip: tuple[tuple[str, str], ...] = ()
+    max_epochs: int | None = None
+
+    def axes(self) -> dict[str, tuple[str, ...]]:
+        """``{"families": ..., "fusions": ..., "heads": ...}``, empty axes filled in with
+        every key registered now (so a family added to :data:`ENCODERS` joins ``full``)."""
+        return {"families": self.families or tuple(ENCODERS),
+                "fusions": self.fusions or tuple(FUSIONS),
+                "heads": self.heads or tuple(HEADS)}
+
+
+#: The grids ``mmlearn bench --preset NAME`` runs (``docs/bench.md`` measures both).
+PRESETS: dict[str, Preset] = {
+    # The main job: deep or classical, and which fusion level, on the same folds. Deep late
+    # fusion retrains each deep encoder on every inner fold of its cross-fitting (LATE_CV
+    # + 1 trainings per outer fold), which alone would take several times the rest of the
+    # grid: it is in "full". Heads share cached encoders, so two heads cost about one.
+    "default": Preset(families=("classical", "deep"), fusions=("early", "late", "joint"),
+                      heads=("logreg", "svc"), skip=(("deep", "late"),), max_epochs=10),
+    "full": Preset(),
+}
+
+
+def _cap_epochs(estimator, max_epochs: int | None):
+    """``estimator`` with every nested ``max_epochs`` parameter at most ``max_epochs``."""
+    if max_epochs is None:
+        return estimator
+    params = estimator.get_params()
+    capped = {key: max_epochs for key, value in params.items()
+              if key.rsplit("__", 1)[-1] == "max_epochs" and isinstance(value, int)
+              and value > max_epochs}
+    return estimator.set_params(**capped)
+
+
+def _majority_candidate() -> Candidate:
+    # Reads no column: it predicts the most frequent training label, the score any
+    # candidate must beat to have learnt something from the modalities.
+    return Candidate("baseline", "majority class", (), "majority",
+                     DummyClassifier(strategy="prior"), [])
+
+
 def _check_keys(kind: str, wanted: Sequence[str], known: Mapping) -> None:
     unknown = [w for w in wanted if w not in known]
     if unknown or not wanted:
@@ -308,11 +411,15 @@ def build_candidates(
     heads: Sequence[str] = DEFAULT_HEADS,
     options: EncoderOptions | None = None,
     memory=None,
+    skip: Sequence[tuple[str, str]] = (),
+    max_epochs: int | None = None,
+    baseline: bool = False,
 ) -> list[Candidate]:
     """Build every candidate pipeline of the grid.
 
     For each family: each modality alone, then (with two or more modalities) all of them
-    combined by each fusion strategy; each with every head.
+    combined by each fusion strategy; each with every head. Optionally last, the
+    majority-class baseline.
 
     Parameters
     ----------
@@ -331,6 +438,14 @@ def build_candidates(
     options : EncoderOptions, default=None
     memory : joblib.Memory, default=None
         Wrap every encoder in a cache shared by the candidates (see ``docs/bench.md``).
+    skip : sequence of (family, fusion), default=()
+        Fused cells to leave out, e.g. ``[("deep", "late")]``.
+    max_epochs : int, default=None
+        Cap every deep model's ``max_epochs`` (see :class:`Preset`).
+    baseline : bool, default=False
+        Append ``baseline / majority class / none / majority``: a ``DummyClassifier``
+        predicting the most frequent training label (its ``predict_proba`` is the
+        training class frequencies).
 
     Returns
     -------
@@ -374,12 +489,15 @@ def build_candidates(
         # by consecutive candidates.
         cells = [(f"{m} only", (m,), None) for m in by_modality]
         if len(by_modality) > 1:
-            cells += [(f, tuple(by_modality), f) for f in fusions]
+            cells += [(f, tuple(by_modality), f) for f in fusions if (family, f) not in skip]
         for label, mods, fusion in cells:
             build = _single if fusion is None else FUSIONS[fusion]
             for head in [OWN_HEAD[fusion]] if fusion in OWN_HEAD else heads:
                 plain = routes(mods)
                 final = None if head in OWN_HEAD.values() else HEADS[head](options.random_state)
-                estimator = build(plain, final, options, memory)
+                estimator = _cap_epochs(build(plain, final, options, memory), max_epochs)
+                plain = [(name, _cap_epochs(enc, max_epochs), cols) for name, enc, cols in plain]
                 candidates.append(Candidate(family, label, mods, head, estimator, plain))
+    if baseline:
+        candidates.append(_majority_candidate())
     return candidates

@@ -9,6 +9,7 @@ joblib worker process holds no benchmark state once its task returns.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import tempfile
@@ -20,9 +21,8 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from joblib import Memory, Parallel, delayed
+from joblib import Memory, Parallel, delayed, parallel_config
 from sklearn.base import clone
-from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_validate
 
 from mmlearn.bench._cache import TimingLedger
@@ -40,14 +40,19 @@ from mmlearn.bench.grid import (
     EncoderOptions,
     build_candidates,
 )
+from mmlearn.bench.metrics import ALWAYS_MEASURED, choose_metric, score_predictions
+from mmlearn.bench.stats import compare_to_best, mean_confidence_interval
 
 __all__ = ["run_benchmark", "RESULT_COLUMNS"]
 
 RESULT_COLUMNS = [
     "rank", "family", "fusion", "modalities", "head",
-    "accuracy_mean", "accuracy_std", "f1_macro_mean", "f1_macro_std",
+    "accuracy_mean", "accuracy_std", "balanced_accuracy_mean", "balanced_accuracy_std",
+    "macro_f1_mean", "macro_f1_std", "ci_low", "ci_high", "p_vs_best", "tied_with_best",
     "fit_seconds", "predict_seconds", "candidate",
 ]
+# Candidates not statistically distinguishable from the best: corrected t-test p >= this.
+ALPHA = 0.05
 
 
 def run_benchmark(
@@ -66,7 +71,12 @@ def run_benchmark(
     image_size: int | tuple[int, int] | None = None,
     n_jobs: int | None = None,
     cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    metric: str | None = None,
+    baseline: bool = True,
+    skip: Sequence[tuple[str, str]] = (),
+    max_epochs: int | None = None,
 ) -> pd.DataFrame:
     """Cross-validate every candidate of the grid on the same folds and rank them.
 
@@ -100,44 +110,74 @@ def run_benchmark(
     cache : bool, default=True
         Share encoder results between candidates (timings still count the encoders: see
         ``docs/bench.md``).
+    cache_dir : str or path, default=None
+        Where the run's cache folder is made (and removed after the run); default: the
+        system's temporary folder. On a cluster, a folder every worker mounts at the same
+        path, so that workers share encoder results (``docs/cluster.md``).
     progress : bool, default=False
-        Show a progress bar on stderr.
+        Show a progress bar on stderr (elapsed and estimated remaining time).
+    metric : {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc"}, default=None
+        The metric that ranks the candidates and that the confidence intervals and the
+        comparison with the best are about. None: ``"macro_f1"`` when the classes are
+        imbalanced (the smallest has fewer than half the rows of the largest), else
+        ``"accuracy"`` (:func:`mmlearn.bench.metrics.choose_metric`).
+    baseline : bool, default=True
+        Add a majority-class candidate (``DummyClassifier``), the score to beat.
+    skip : sequence of (family, fusion), default=()
+        Fused cells to leave out; see :func:`mmlearn.bench.build_candidates`.
+    max_epochs : int, default=None
+        Cap every deep model's ``max_epochs``; see :class:`mmlearn.bench.Preset`.
 
     Returns
     -------
     results : DataFrame
-        One row per candidate, best first: ``rank, family, fusion, modalities, head,
-        accuracy_mean, accuracy_std, f1_macro_mean, f1_macro_std, fit_seconds,
-        predict_seconds, candidate``, plus the per-fold ``accuracy_folds`` and
-        ``f1_macro_folds``. ``results.attrs["metadata"]`` describes the run.
+        One row per candidate, best first by ``metric``: :data:`RESULT_COLUMNS`
+        (``roc_auc_mean`` and ``roc_auc_std`` too when ranking by it), plus the per-fold
+        ``<metric>_folds`` lists. ``ci_low``/``ci_high`` bound the 95 % confidence
+        interval of the ranking metric's mean, ``p_vs_best`` is the corrected resampled
+        t-test's p-value against the best candidate and ``tied_with_best`` says whether
+        it is at least 0.05 (no detectable difference; :mod:`mmlearn.bench.stats`).
+        ``results.attrs["metadata"]`` describes the run, its ``metric`` included.
 
     Examples
     --------
     >>> from mmlearn.bench import run_benchmark
     >>> results = run_benchmark("av_digits", heads=["logreg"], cv=2, max_samples=100)
     >>> results[["rank", "fusion", "modalities"]].shape
-    (3, 3)
+    (4, 3)
+    >>> results.attrs["metadata"]["metric"]
+    'accuracy'
     """
     bench = _resolve_data(data, y=y, modalities=modalities, groups=groups,
                           max_samples=max_samples, seed=seed)
     _check_target(bench, cv, subsampled=max_samples is not None)
     check_cells(bench)
+    metric, metric_reason = choose_metric(bench.y, metric)
+    measured = ALWAYS_MEASURED + (("roc_auc",) if metric == "roc_auc" else ())
     splitter, folds = _make_folds(bench, cv, seed)
     options = EncoderOptions(sample_rate=sample_rate or bench.sample_rate,
                              image_size=image_size, random_state=seed)
 
     started = time.perf_counter()
     # The encoder cache lives as long as the run: only this run's candidates share it.
-    with tempfile.TemporaryDirectory(prefix="mmlearn-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mmlearn-bench-", dir=cache_dir) as folder:
         memory = Memory(folder, verbose=0) if cache else None
+        if cache:
+            from mmlearn.bench.cluster import check_cache_folder
+
+            check_cache_folder(folder)  # under joblib's Dask backend: warns if not shared
         candidates = build_candidates(bench.modalities, families=families, fusions=fusions,
-                                      heads=heads, options=options, memory=memory)
+                                      heads=heads, options=options, memory=memory,
+                                      skip=skip, max_epochs=max_epochs, baseline=baseline)
         scores = _evaluate_all(candidates, bench.X, bench.y, folds, n_jobs=n_jobs,
-                               progress=progress)
-    table = _summarise(candidates, scores, n_folds=len(folds))
+                               progress=progress, metrics=measured)
+    table = _summarise(candidates, scores, folds=folds, metrics=measured, metric=metric)
     settings = {"cv": cv, "seed": seed, "max_samples": max_samples,
                 "sample_rate": options.sample_rate, "image_size": image_size,
-                "n_jobs": n_jobs, "cache": cache}
+                "n_jobs": n_jobs, "cache": cache, "metric": metric,
+                "metric_reason": metric_reason, "families": list(families),
+                "fusions": list(fusions), "heads": list(heads),
+                "skip": [list(cell) for cell in skip], "max_epochs": max_epochs}
     table.attrs["metadata"] = _metadata(bench, splitter, settings,
                                         n_candidates=len(candidates), started=started)
     return table
@@ -243,22 +283,28 @@ def _make_folds(bench: BenchData, cv: int, seed: int) -> tuple[object, list]:
 # ------------------------------------------------------------ step 4: the evaluation
 
 def _evaluate_all(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray,
-                  folds: list, *, n_jobs: int | None, progress: bool) -> dict:
+                  folds: list, *, n_jobs: int | None, progress: bool,
+                  metrics: Sequence[str] = ALWAYS_MEASURED) -> dict:
     """Evaluate every candidate on every fold, one joblib task per (candidate, fold).
 
     Returns
     -------
     scores : dict
-        ``(candidate index, fold index) -> {"accuracy", "f1_macro", "fit_seconds",
+        ``(candidate index, fold index) -> {<each of metrics>, "fit_seconds",
         "predict_seconds"}``.
     """
     tasks = [
-        delayed(_evaluate_one)(i, f, cand, X, y, train, test)
+        delayed(_evaluate_one)(i, f, cand, X, y, train, test, metrics=metrics)
         for i, cand in enumerate(candidates)
         for f, (train, test) in enumerate(folds)
     ]
     scores = {}
-    with _progress_bar(len(tasks), enabled=progress) as bar:
+    from mmlearn.bench.cluster import broadcast
+
+    # Under Dask, every worker holds the shared arguments, so a worker that dies loses no
+    # data and its tasks are rerun elsewhere (a no-op under other joblib backends).
+    shared = [X, y, *candidates, *(rows for fold in folds for rows in fold)]
+    with _progress_bar(len(tasks), enabled=progress) as bar, broadcast(*shared):
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         for index, fold, result in parallel(tasks):
             scores[index, fold] = result
@@ -267,36 +313,39 @@ def _evaluate_all(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray,
 
 
 def _evaluate_one(index: int, fold: int, cand: Candidate, X: pd.DataFrame, y: np.ndarray,
-                  train: np.ndarray, test: np.ndarray) -> tuple[int, int, dict]:
+                  train: np.ndarray, test: np.ndarray,
+                  metrics: Sequence[str] = ALWAYS_MEASURED) -> tuple[int, int, dict]:
     """Fit one candidate on one fold's training rows and score its test rows.
 
     Runs in whichever process joblib gives the task. The candidate is warmed up first, then
     cross-validated on the fold while a fresh :class:`TimingLedger` records, so that cache
     hits are charged the time their results took to compute.
     """
-    _warm_up(cand, X, y)
-    ledger = TimingLedger()
-    with ledger.recording():
-        out = cross_validate(cand.estimator, X, y, cv=[(train, test)],
-                             scoring=partial(_score, ledger=ledger),
-                             return_train_score=False, error_score="raise")
+    # One task, one process: under joblib's Dask backend, the joblib calls nested in a task
+    # (cross_validate's, a ColumnTransformer's) would otherwise go back to the cluster.
+    with parallel_config(backend="sequential"):
+        _warm_up(cand, X, y)
+        ledger = TimingLedger()
+        with ledger.recording():
+            out = cross_validate(cand.estimator, X, y, cv=[(train, test)],
+                                 scoring=partial(_score, ledger=ledger, metrics=metrics),
+                                 return_train_score=False, error_score="raise")
     return index, fold, {
-        "accuracy": float(out["test_accuracy"][0]),
-        "f1_macro": float(out["test_f1_macro"][0]),
+        **{m: float(out[f"test_{m}"][0]) for m in metrics},
         "fit_seconds": float(out["fit_time"][0] + out["test_fit_correction"][0]),
         "predict_seconds": float(out["score_time"][0] + out["test_predict_correction"][0]),
     }
 
 
-def _score(estimator, X, y, *, ledger: TimingLedger) -> dict[str, float]:
-    """The two metrics, and the ledger's fit and predict corrections."""
+def _score(estimator, X, y, *, ledger: TimingLedger,
+           metrics: Sequence[str] = ALWAYS_MEASURED) -> dict[str, float]:
+    """The metrics, and the ledger's fit and predict corrections."""
     # cross_validate calls this right after fit, in the same thread: the ledger holds the
     # fit's cache correction now, and the predict's after predict.
     fit_correction = ledger.seconds
     predicted = estimator.predict(X)
     return {
-        "accuracy": accuracy_score(y, predicted),
-        "f1_macro": f1_score(y, predicted, average="macro"),
+        **score_predictions(estimator, X, y, predicted, metrics),
         "fit_correction": fit_correction,
         "predict_correction": ledger.seconds - fit_correction,
     }
@@ -349,29 +398,44 @@ def _progress_bar(total: int, *, enabled: bool):
 
 # ------------------------------------------------------- steps 5 and 6: the results
 
-def _summarise(candidates: list[Candidate], scores: dict, *, n_folds: int) -> pd.DataFrame:
-    """One row per candidate (means and standard deviations over folds), best first."""
+def _summarise(candidates: list[Candidate], scores: dict, *, folds: list,
+               metrics: Sequence[str], metric: str) -> pd.DataFrame:
+    """One row per candidate, best first by ``metric``: each metric's mean and standard
+    deviation over folds, the confidence interval of ``metric``'s mean and its
+    comparison with the best candidate."""
+    n_folds = len(folds)
     rows = []
     for index, cand in enumerate(candidates):
         per_fold = [scores[index, f] for f in range(n_folds)]
-        acc = np.array([r["accuracy"] for r in per_fold])
-        f1 = np.array([r["f1_macro"] for r in per_fold])
-        rows.append({
-            "family": cand.family, "fusion": cand.fusion,
-            "modalities": "+".join(cand.modalities), "head": cand.head,
-            "accuracy_mean": acc.mean(), "accuracy_std": acc.std(),
-            "f1_macro_mean": f1.mean(), "f1_macro_std": f1.std(),
-            "fit_seconds": np.mean([r["fit_seconds"] for r in per_fold]),
-            "predict_seconds": np.mean([r["predict_seconds"] for r in per_fold]),
-            "candidate": cand.name,
-            "accuracy_folds": acc.tolist(), "f1_macro_folds": f1.tolist(),
-        })
+        row = {"family": cand.family, "fusion": cand.fusion,
+               "modalities": "+".join(cand.modalities) or "none", "head": cand.head}
+        for m in metrics:
+            values = np.array([r[m] for r in per_fold])
+            row[f"{m}_mean"], row[f"{m}_std"] = values.mean(), values.std()
+            row[f"{m}_folds"] = values.tolist()
+        row["fit_seconds"] = np.mean([r["fit_seconds"] for r in per_fold])
+        row["predict_seconds"] = np.mean([r["predict_seconds"] for r in per_fold])
+        row["candidate"] = cand.name
+        rows.append(row)
     table = pd.DataFrame(rows)
     # Stable sort: ties keep grid order (single modalities before fusion, heads as given).
-    table = table.sort_values(["accuracy_mean", "f1_macro_mean"], ascending=False,
-                              kind="stable").reset_index(drop=True)
+    order = [f"{metric}_mean"] + [f"{m}_mean" for m in metrics if m != metric]
+    table = table.sort_values(order, ascending=False, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table
+    # Folds of one splitter have (nearly) equal sizes: one ratio serves them all.
+    ratio = float(np.mean([len(test) / len(train) for train, test in folds]))
+    fold_scores = np.array(table[f"{metric}_folds"].tolist())
+    # Every metric lies in [0, 1]; so does the interval shown for it.
+    intervals = [np.clip(mean_confidence_interval(s, test_train_ratio=ratio), 0, 1)
+                 for s in fold_scores]
+    _, p_values, tied = compare_to_best(fold_scores, test_train_ratio=ratio, alpha=ALPHA)
+    at = table.columns.get_loc("fit_seconds")
+    table.insert(at, "ci_low", [low for low, _ in intervals])
+    table.insert(at + 1, "ci_high", [high for _, high in intervals])
+    table.insert(at + 2, "p_vs_best", p_values)
+    table.insert(at + 3, "tied_with_best", tied)
+    lists = [c for c in table.columns if c.endswith("_folds")]
+    return table[[c for c in table.columns if c not in lists] + lists]
 
 
 def _metadata(bench: BenchData, splitter, settings: dict, *, n_candidates: int,
@@ -390,6 +454,14 @@ def _metadata(bench: BenchData, splitter, settings: dict, *, n_candidates: int,
         "image_size": settings["image_size"],
         "n_jobs": settings["n_jobs"],
         "cache": settings["cache"],
+        "families": settings["families"],
+        "fusions": settings["fusions"],
+        "heads": settings["heads"],
+        "skip": settings["skip"],
+        "max_epochs": settings["max_epochs"],
+        "metric": settings["metric"],
+        "metric_reason": settings["metric_reason"],
+        "alpha": ALPHA,
         "n_candidates": n_candidates,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
