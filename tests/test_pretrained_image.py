@@ -142,11 +142,13 @@ def test_pickle_keeps_the_weights(frozen, small, tmp_path):
     assert not hasattr(clone_, "module_") and clone_.get_params() == frozen.get_params()
 
 
-def test_fine_tuning_trains_only_the_last_blocks(small):
+def test_fine_tuning_trains_only_the_last_blocks(small, tmp_path):
     require_shipped()
     X, y = small
+    # memory= is for frozen backbones only: a fine-tuned one writes no embedding there.
     encoder = PretrainedImageEncoder(size=SMALL, trainable_layers=2, max_epochs=6, lr=1e-3,
-                                     validation_fraction=None, random_state=0).fit(X, y)
+                                     validation_fraction=None, random_state=0,
+                                     memory=tmp_path).fit(X, y)
     state = torch.load(P.shipped_weights_path(), weights_only=True)
     backbone = encoder.module_.backbone
     # Frozen: the stem and the first 15 blocks, batch-norm statistics included.
@@ -159,6 +161,7 @@ def test_fine_tuning_trains_only_the_last_blocks(small):
     assert not torch.equal(backbone.conv_head.weight.detach(), state["_conv_head.weight"])
     embedding = encoder.transform(X)
     assert embedding.shape == (60, 1280)
+    assert not list(tmp_path.rglob("*.npy"))
     assert not np.allclose(embedding, PretrainedImageEncoder(size=SMALL).fit(X).transform(X))
     assert encoder.score(X, y) > 0.8
     np.testing.assert_array_equal(encoder.classes_, np.unique(y))

@@ -8,6 +8,7 @@ import copy
 import pickle
 import socket
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -149,3 +150,133 @@ def test_bad_input_messages(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             PretrainedTextEncoder(device="cuda").fit(["a cat"])
+
+
+# ------------------------------------------------- transformers directories, fine-tuning
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory, emoji):
+    """A tiny BERT (2 layers, width 16) saved as a transformers directory, with a WordPiece
+    vocabulary of the emoji names' words, and the same model as a sentence-transformers
+    directory (mean pooling)."""
+    pytest.importorskip("transformers")
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny")
+    counts = Counter(w for name in emoji.data["name"].str.lower() for w in name.split())
+    words = [w for w, _ in counts.most_common(400)]
+    (root / "vocab.txt").write_text("\n".join(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
+    bert = root / "bert"
+    BertTokenizerFast(str(root / "vocab.txt"), do_lower_case=True).save_pretrained(bert)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=405, hidden_size=16, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=32,
+                        max_position_embeddings=64)
+    BertModel(config).save_pretrained(bert)
+    sentence = None
+    try:
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:
+        pass
+    else:
+        sentence = root / "sentence"
+        SentenceTransformer(modules=[Transformer(str(bert)), Pooling(16, "mean")]).save(
+            str(sentence))
+    return bert, sentence
+
+
+@pytest.fixture(scope="module")
+def three_categories(emoji):
+    y = emoji.target
+    rows = np.concatenate([np.flatnonzero(y == c)[:40]
+                           for c in ("Flags", "Food & Drink", "Animals & Nature")])
+    return emoji.data["name"].iloc[rows], y[rows]
+
+
+def test_transformers_directory_is_mean_pooled(tiny_models, three_categories):
+    from transformers import AutoModel, AutoTokenizer
+
+    bert, sentence = tiny_models
+    texts = three_categories[0].iloc[::10].tolist()
+    encoder = PretrainedTextEncoder(model=bert, normalize=False).fit(texts)
+    out = encoder.transform(texts)
+    assert out.shape == (12, 16) and encoder.model_path_ == str(bert.resolve())
+    tokens = AutoTokenizer.from_pretrained(bert)(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        states = AutoModel.from_pretrained(bert)(**tokens).last_hidden_state
+    mask = tokens["attention_mask"].unsqueeze(-1).float()
+    expected = ((states * mask).sum(1) / mask.sum(1)).numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    normalized = PretrainedTextEncoder(model=bert).fit(texts).transform(texts)
+    np.testing.assert_allclose(normalized, expected / np.linalg.norm(expected, axis=1,
+                                                                     keepdims=True), atol=1e-5)
+    if sentence is not None:  # sentence-transformers pools the same model the same way
+        via_st = PretrainedTextEncoder(model=sentence, normalize=False).fit(texts)
+        np.testing.assert_allclose(via_st.transform(texts), out, rtol=1e-4, atol=1e-5)
+
+
+def test_fine_tuning_trains_the_last_layers(tiny_models, three_categories):
+    from transformers import AutoModel
+
+    bert, sentence = tiny_models
+    names, y = three_categories
+    encoder = PretrainedTextEncoder(model=bert, trainable_layers=1, max_epochs=8, lr=3e-3,
+                                    batch_size=16, normalize=False, validation_fraction=None,
+                                    random_state=0)
+    embedding = encoder.fit(names, y).transform(names)
+    saved = AutoModel.from_pretrained(bert).encoder.layer
+    tuned = encoder.net_.module_.transformer.encoder.layer
+    np.testing.assert_array_equal(tuned[0].output.dense.weight.detach(),
+                                  saved[0].output.dense.weight.detach())
+    assert not torch.equal(tuned[1].output.dense.weight, saved[1].output.dense.weight)
+    assert embedding.shape == (120, 16) and np.isfinite(embedding).all()
+    assert encoder.score(names, y) > 0.6  # 3 balanced classes: chance is 1/3
+    assert encoder.predict_proba(names.iloc[:4]).shape == (4, 3)
+    np.testing.assert_array_equal(clone(encoder).fit(names, y).transform(names), embedding)
+    restored = pickle.loads(pickle.dumps(encoder))
+    np.testing.assert_allclose(restored.transform(names), embedding, atol=1e-6)
+    assert not hasattr(PretrainedTextEncoder(), "predict")
+    if sentence is not None:
+        via_st = PretrainedTextEncoder(model=sentence, trainable_layers=2, max_epochs=1,
+                                       validation_fraction=None, random_state=0)
+        assert via_st.fit(names, y).transform(names.iloc[:3]).shape == (3, 16)
+
+
+def test_fine_tuning_bad_input(tiny_models, tmp_path):
+    bert, _ = tiny_models
+    with pytest.raises(ValueError, match=r"trainable_layers=3 but model=.*bert'? has 2 "
+                                         "transformer layers"):
+        PretrainedTextEncoder(model=bert, trainable_layers=3).fit(["a cat", "a dog"], [0, 1])
+    with pytest.raises(ValueError, match="trainable_layers=1 requires y"):
+        PretrainedTextEncoder(model=bert, trainable_layers=1).fit(["a cat", "a dog"])
+    with pytest.raises(ValueError, match="neither a sentence-transformers model.*nor a "
+                                         "transformers model"):
+        PretrainedTextEncoder(model=tmp_path).fit(["a cat"])
+
+
+def test_bundled_model_counts_its_layers():
+    require_extra()
+    with pytest.raises(ValueError, match="trainable_layers=7 .* has 6 transformer layers"):
+        PretrainedTextEncoder(trainable_layers=7).fit(["a cat", "a dog"], [0, 1])
+
+
+def test_embedding_cache_for_texts(tiny_models, three_categories, tmp_path, monkeypatch):
+    bert, _ = tiny_models
+    names = three_categories[0].tolist()
+    plain = PretrainedTextEncoder(model=bert).fit(names).transform(names)
+    rows = []
+    embed = pretrained_text.TransformerMeanPooling.embed
+    monkeypatch.setattr(pretrained_text.TransformerMeanPooling, "embed",
+                        lambda self, x: rows.append(len(x)) or embed(self, x))
+    cached = PretrainedTextEncoder(model=bert, memory=tmp_path).fit(names)
+    first = cached.transform(names[:80])
+    again = clone(cached).fit(names).transform([None, *names])
+    np.testing.assert_allclose(first, plain[:80], atol=1e-6)
+    np.testing.assert_allclose(again[1:], plain, atol=1e-6)
+    assert np.isnan(again[0]).all()
+    distinct = len(set(names))
+    assert sum(rows) == distinct and len(list(tmp_path.rglob("*.npy"))) == distinct
+    # normalize is part of the key: raw embeddings are other entries.
+    raw = PretrainedTextEncoder(model=bert, memory=tmp_path, normalize=False).fit(names[:5])
+    assert (np.linalg.norm(raw.transform(names[:5]), axis=1) > 1.01).all()

@@ -22,6 +22,7 @@ _MODULES = {
     "DeepEncoder": "mmlearn.encoders._deep",
     "ImageCNNEncoder": "mmlearn.encoders.image_cnn",
     "ImagePixelEncoder": "mmlearn.encoders.image",
+    "PretrainedAudioEncoder": "mmlearn.encoders.pretrained_audio",
     "PretrainedImageEncoder": "mmlearn.encoders.pretrained_image",
     "PretrainedTextEncoder": "mmlearn.encoders.pretrained_text",
     "TextAttentionEncoder": "mmlearn.encoders.text_attention",

@@ -8,6 +8,7 @@ name, with their weights from a local file or torchvision's own cache.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import math
@@ -24,9 +25,16 @@ from torch.nn import functional as F
 from mmlearn._inputs.image import ImageInput
 from mmlearn._nn.data import CellDataset, Source, resolve_workers
 from mmlearn._nn.inference import run_module
-from mmlearn._nn.training import TRAINING_CONSTRAINTS, atomic_fit, check_device
+from mmlearn._nn.training import (
+    CLASS_WEIGHT_CONSTRAINTS,
+    TRAINING_CONSTRAINTS,
+    atomic_fit,
+    check_device,
+    check_sample_weight,
+)
 from mmlearn.encoders._deep import DeepEncoder
-from mmlearn.utils._sklearn_compat import Interval
+from mmlearn.encoders._embedding_cache import EmbeddingCache, file_digest
+from mmlearn.utils._sklearn_compat import HasMethods, Interval
 
 __all__ = ["EfficientNetLite0", "PretrainedImageEncoder", "PretrainedImageNet", "known_models"]
 
@@ -304,7 +312,15 @@ def _load_weights(net: nn.Module, model: str, path: str) -> None:
                                      ("shapes file vs model", resized)) if keys]
         raise ValueError(f"weights file {path!r} is not a state_dict of model={model!r}: "
                          + "; ".join(parts) + ".")
-    net.load_state_dict(state)
+    # The network may have been built on the meta device (PretrainedImageNet): its tensors
+    # become copies of the file's, in its own dtypes and contiguous (the shipped file holds
+    # transposed views: kept, they would select other convolution kernels).
+    net.load_state_dict({k: v.to(dtype=expected[k].dtype, memory_format=torch.contiguous_format,
+                                 copy=True) for k, v in state.items()}, assign=True)
+    unfilled = [k for k, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if unfilled:
+        raise ValueError(f"model={model!r}: tensors {unfilled[:4]} are not in its state_dict "
+                         "and cannot be loaded from a weights file.")
 
 
 # -------------------------------------------------------------------------------- module
@@ -322,7 +338,12 @@ class PretrainedImageNet(nn.Module):
         super().__init__()
         if weights_path is None:
             weights_path = resolve_weights(model, None)
-        net = _build_architecture(model)
+        # Without a head to fine-tune, the network is built on the meta device: no memory
+        # and no random initialisation (which cost more than loading the weights, and
+        # moved torch's global random stream). A fine-tuned one is built as before, so
+        # that its new head draws the same initial weights for a given random_state.
+        with torch.device("meta") if n_classes is None else contextlib.nullcontext():
+            net = _build_architecture(model)
         _load_weights(net, model, weights_path)
         name, _ = _last_linear(net)
         self.imagenet_head = _detach_module(net, name)
@@ -366,6 +387,15 @@ class PretrainedImageNet(nn.Module):
         return self.head(self.embed(x))
 
 
+# A frozen backbone is read-only (eval mode, no gradients, never trained by its encoder), so
+# encoders with the same model, weights file, preprocessing and device share one: the clones
+# of a cross-validation or grid search build it once. Two entries bound the memory held.
+@functools.lru_cache(maxsize=2)
+def _frozen_module(module_class: type[nn.Module], device: str, mtime: float, **params
+                   ) -> nn.Module:
+    return module_class(**params).to(device).eval()
+
+
 # ------------------------------------------------------------------------------- encoder
 class PretrainedImageEncoder(DeepEncoder):
     """Image features from an ImageNet-pretrained backbone, frozen or fine-tuned.
@@ -407,12 +437,26 @@ class PretrainedImageEncoder(DeepEncoder):
     n_workers : int or None, default=None
         DataLoader worker processes that decode file cells (None: 0 for cells in memory,
         one per spare core, at most 4, for file paths).
+    memory : None, str, path or joblib.Memory, default=None
+        A folder (or a ``joblib.Memory``, whose folder is used) where a frozen encoder keeps
+        each row's embedding, keyed by the model, the content hash of its weights, the
+        preprocessing (size, channels, normalisation) and the cell's content: each distinct
+        image is embedded once per folder, across folds, grid candidates and processes
+        sharing it (entries are written atomically). Not used when fine-tuning
+        (``trainable_layers > 0``: the embedding depends on ``y``). None: no cache.
     device : str, default="cpu"
     max_epochs : int, default=10
     lr : float, default=1e-4
         AdamW learning rate when fine-tuning.
     validation_fraction : float or None, default=0.1
     patience : int, default=3
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss of fine-tuning (``trainable_layers > 0``; a
+        frozen encoder trains nothing). ``"balanced"`` weighs each class by
+        ``n_rows / (n_classes * count)`` over the training rows, so that a rare class
+        counts as much as a common one; a dict maps labels to weights (a class it does not
+        name keeps 1; a label that is not in ``y`` raises a ValueError). It multiplies
+        ``fit``'s ``sample_weight``.
     random_state : int, RandomState or None, default=None
         Seeds the new head, shuffling and the validation split when fine-tuning.
     verbose : int, default=0
@@ -459,23 +503,28 @@ class PretrainedImageEncoder(DeepEncoder):
         "trainable_layers": [Interval(Integral, 0, None, closed="left")],
         "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
         "n_workers": [None, Interval(Integral, 0, None, closed="left")],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         **TRAINING_CONSTRAINTS,
+        **CLASS_WEIGHT_CONSTRAINTS,
     }
 
     def __init__(self, model="efficientnet_lite0", *, weights=None, trainable_layers=0,
-                 size=None, batch_size=32, n_workers=None, device="cpu", max_epochs=10,
-                 lr=1e-4, validation_fraction=0.1, patience=3, random_state=None, verbose=0):
+                 size=None, batch_size=32, n_workers=None, memory=None, device="cpu",
+                 max_epochs=10, lr=1e-4, validation_fraction=0.1, patience=3,
+                 class_weight=None, random_state=None, verbose=0):
         self.model = model
         self.weights = weights
         self.trainable_layers = trainable_layers
         self.size = size
         self.batch_size = batch_size
         self.n_workers = n_workers
+        self.memory = memory
         self.device = device
         self.max_epochs = max_epochs
         self.lr = lr
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
 
@@ -505,7 +554,7 @@ class PretrainedImageEncoder(DeepEncoder):
     def _frozen(self) -> bool:
         return self.trainable_layers == 0
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Load the backbone; fine-tune its last ``trainable_layers`` blocks on ``y``.
 
         Parameters
@@ -513,27 +562,40 @@ class PretrainedImageEncoder(DeepEncoder):
         X : Series, one-column DataFrame, list or ndarray of image cells
         y : array-like of shape (n_samples,) or None
             Class labels; required only when ``trainable_layers > 0``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in the fine-tuning loss (checked, then unused by a frozen
+            encoder).
 
         Returns
         -------
         self
         """
-        self._fit(X, y)
+        self._fit(X, y, sample_weight)
         return self
 
     @atomic_fit
-    def _fit(self, X, y) -> tuple[CellDataset, np.ndarray]:
+    def _fit(self, X, y, sample_weight=None) -> tuple[CellDataset, np.ndarray]:
         if not self._frozen():
-            dataset, present = super()._fit(X, y)
+            dataset, present = super()._fit(X, y, sample_weight)
             self.module_ = self.net_.module_
             self.weights_path_ = self.module_.weights_path
             return dataset, present
         input_ = self.make_input()
         device = check_device(self.device)
         train, present = self._training_cells(X, y)
-        dataset = CellDataset(Source.fit(input_, train))
+        check_sample_weight(sample_weight, len(present))
+        # Nothing is trained: the cells are converted batch by batch only if fit_transform
+        # embeds them (and only the rows the cache lacks), never the whole column at once.
+        dataset = CellDataset(Source(input_.fit(train), train, convert_once=False))
         module, params = self.make_module(input_, None)
-        self.module_ = module(**params).to(device).eval()
+        self._embedding_cache = EmbeddingCache.from_memory(self.memory, {
+            "encoder": type(self).__name__, "model": self.model,
+            "weights": file_digest(params["weights_path"]),
+            "size": input_.image_size_, "channels": input_.n_channels_,
+            "mean": params["mean"], "std": params["std"],
+            "device": torch.device(device).type}, kind=self.modality)
+        self.module_ = _frozen_module(module, device, os.path.getmtime(params["weights_path"]),
+                                      **params)
         self.weights_path_ = params["weights_path"]
         self._set_input(input_)
         self._n_features_out = self.embedding_dim
@@ -545,9 +607,18 @@ class PretrainedImageEncoder(DeepEncoder):
         # The module's own device: an encoder fitted on a GPU and unpickled on a machine
         # without one runs on the CPU.
         device = next(self.module_.parameters()).device
-        return run_module(getattr(self.module_, method), dataset, width=width,
-                          batch_size=self.batch_size, device=device,
-                          n_workers=resolve_workers(self.n_workers, dataset))
+
+        def run(data: CellDataset) -> np.ndarray:
+            return run_module(getattr(self.module_, method), data, width=width,
+                              batch_size=self.batch_size, device=device,
+                              n_workers=resolve_workers(self.n_workers, data))
+
+        cache = getattr(self, "_embedding_cache", None)
+        source = dataset.sources
+        if cache is None or method != "embed" or not source.present.all():
+            return run(dataset)
+        return cache.embed(source.cells.cells, lambda rows: run(CellDataset(
+            Source(source.input, source.cells.subset(rows), convert_once=False))), width=width)
 
     def _fine_tuned(self) -> bool:
         return not self._frozen()
