@@ -319,6 +319,15 @@ def _module_spec(owner: object, attr: str, module: object) -> _BareModule | None
 
 def _describe_net(net: object, where: int) -> dict:
     """What rebuilding ``net`` needs, in plain values and classes (no instances)."""
+    compressed = getattr(net.module_, "mmlearn_compressed", None)
+    if compressed is not None:
+        # Its class and arguments describe the float, full-width network: loading would
+        # not fit the int8 or shrunk weights.
+        raise TypeError(
+            f"mmlearn.io.save: net {where} was compressed by mmlearn.compress ({compressed}); "
+            "save the uncompressed model and compress it again after loading, or save "
+            "this one with joblib (see docs/compression.md)."
+        )
     if isinstance(net, _BareModule):
         module = net.module_
         device = next(iter(module.parameters()), torch.empty(0)).device
