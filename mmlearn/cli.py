@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,27 @@ def _image_size(text: str) -> int | tuple[int, int]:
     if len(parts) not in (1, 2) or min(parts) < 1:
         raise argparse.ArgumentTypeError(f"expected N or HxW (e.g. 32 or 32x48), got {text!r}")
     return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+# Each evaluation process holds the data set and its candidate's models: a bound on the
+# default keeps a many-core machine's memory in check; --n-jobs overrides it.
+MAX_DEFAULT_JOBS = 4
+
+
+def default_jobs() -> int:
+    """The number of ``mmlearn bench`` evaluations run in parallel when ``--n-jobs`` is not
+    given: one per CPU core this process may use, at most :data:`MAX_DEFAULT_JOBS`.
+
+    Examples
+    --------
+    >>> 1 <= default_jobs() <= MAX_DEFAULT_JOBS
+    True
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_JOBS))
 
 
 def _add_bench(commands) -> None:
@@ -95,7 +117,8 @@ def _add_bench(commands) -> None:
     run.add_argument("--cv", type=_positive, default=5, help="number of folds (default: 5)")
     run.add_argument("--seed", type=int, default=0, help="seed of folds and subsample (0)")
     run.add_argument("--n-jobs", type=int, default=None, metavar="N",
-                     help="evaluations run in parallel (default: 1; -1: all cores)")
+                     help="evaluations run in parallel (default: one per CPU core this process "
+                          f"may use, at most {MAX_DEFAULT_JOBS}; -1: all cores)")
     run.add_argument("--no-cache", action="store_true",
                      help="recompute the encoders for every candidate")
     run.add_argument("--scheduler", type=scheduler_option, metavar="ADDRESS",
@@ -179,6 +202,9 @@ def _bench(args, parser) -> int:
     if args.scheduler and args.n_jobs is not None:
         parser.error("--n-jobs and --scheduler together: with --scheduler the cluster's "
                      "workers run the evaluations, one per worker thread; drop --n-jobs")
+    n_jobs = args.n_jobs
+    if n_jobs is None and not args.scheduler:
+        n_jobs = default_jobs()
     if args.cache_dir is not None and not args.cache_dir.is_dir():
         parser.error(f"--cache-dir: no such folder: {str(args.cache_dir)!r}")
     try:
@@ -213,7 +239,7 @@ def _bench(args, parser) -> int:
                 data, families=args.families, fusions=args.fusions, heads=args.heads,
                 cv=args.cv, seed=args.seed, groups=True if args.groups else None,
                 max_samples=args.max_samples, sample_rate=args.sample_rate,
-                image_size=args.image_size, n_jobs=args.n_jobs, cache=not args.no_cache,
+                image_size=args.image_size, n_jobs=n_jobs, cache=not args.no_cache,
                 cache_dir=args.cache_dir, progress=not args.quiet, metric=args.metric,
                 skip=() if explicit else preset.skip, max_epochs=preset.max_epochs,
             )
