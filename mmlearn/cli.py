@@ -138,7 +138,9 @@ def _add_bench(commands) -> None:
                      help="refit the best candidate on all rows and save it to FILE "
                           "(mmlearn.io format; use it with mmlearn predict)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or file list")
-    bench.set_defaults(handler=_bench)
+    # The handler reports usage errors through its own subcommand's parser, so that they
+    # read `mmlearn bench: error: ...` with that subcommand's usage line.
+    bench.set_defaults(handler=_bench, command_parser=bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,7 +299,7 @@ def _add_predict(commands) -> None:
     predict.add_argument("--out", type=Path, default=Path("predictions.parquet"),
                          help="the predictions file, .parquet or .csv "
                               "(default: predictions.parquet)")
-    predict.set_defaults(handler=_predict)
+    predict.set_defaults(handler=_predict, command_parser=predict)
 
 
 def _predict(args, parser) -> int:
@@ -339,4 +341,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args, parser)
+    return args.handler(args, args.command_parser)

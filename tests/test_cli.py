@@ -131,7 +131,10 @@ def test_bench_usage_errors(args, message, table, capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["bench", *args, "--quiet"])
     assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    # The documented prefix: the subcommand's own, as argparse prints its parse errors.
+    assert "mmlearn bench: error: " in err
 
 
 def test_python_dash_m_runs_the_cli():
