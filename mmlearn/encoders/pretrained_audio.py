@@ -11,7 +11,6 @@ Two routes, chosen by ``model``:
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils.metaestimators import available_if
 from torch import nn
 from torch.nn import functional as F
 
@@ -39,6 +37,7 @@ from mmlearn._nn.training import (
 )
 from mmlearn.encoders import pretrained_image as image
 from mmlearn.encoders._deep import DeepEncoder
+from mmlearn.encoders._frozen_or_tuned import FrozenOrFineTuned
 from mmlearn.utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["PretrainedAudioEncoder", "SpectrogramImageNet", "SpeechModelNet", "WaveformInput",
@@ -344,7 +343,7 @@ class SpeechModelNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------- encoder
-class PretrainedAudioEncoder(DeepEncoder):
+class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
     """Audio features from a pretrained backbone, frozen or fine-tuned.
 
     ``model`` chooses one of two routes:
@@ -556,9 +555,6 @@ class PretrainedAudioEncoder(DeepEncoder):
                     std=image.LITE_STD if lite else image.IMAGENET_STD)
 
     # ---------------------------------------------------------------------- fitting
-    def _frozen(self) -> bool:
-        return self.trainable_layers == 0
-
     def fit(self, X, y=None, sample_weight=None):
         """Fit the input, load the backbone; fine-tune its last ``trainable_layers`` on ``y``.
 
@@ -608,67 +604,3 @@ class PretrainedAudioEncoder(DeepEncoder):
         return run_module(getattr(self.module_, method), dataset, width=width,
                           batch_size=self.batch_size, device=device,
                           n_workers=resolve_workers(self.n_workers, dataset))
-
-    def _fine_tuned(self) -> bool:
-        return not self._frozen()
-
-    @available_if(_fine_tuned)
-    def predict_proba(self, X):
-        """Class probabilities from the fine-tuning head (only when ``trainable_layers > 0``).
-
-        Parameters
-        ----------
-        X : Series, one-column DataFrame, list or ndarray of audio cells
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes), float32
-        """
-        return super().predict_proba(X)
-
-    @available_if(_fine_tuned)
-    def predict(self, X):
-        """Class labels from the fine-tuning head (only when ``trainable_layers > 0``).
-
-        Parameters
-        ----------
-        X : Series, one-column DataFrame, list or ndarray of audio cells
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return super().predict(X)
-
-    @available_if(_fine_tuned)
-    def score(self, X, y, sample_weight=None):
-        """Accuracy of the fine-tuning head (only when ``trainable_layers > 0``)."""
-        return super().score(X, y, sample_weight=sample_weight)
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        if "net_" in state:
-            # Fine-tuned: the module is the net's; skorch pickles it (and moves it off a GPU
-            # the unpickling machine lacks).
-            state.pop("module_", None)
-        elif state.get("module_") is not None and \
-                next(state["module_"].parameters()).device.type != "cpu":
-            state["module_"] = copy.deepcopy(state["module_"]).cpu()
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "net_" in state:
-            self.module_ = self.net_.module_
-        elif "module_" in state and self.device.startswith("cuda") and \
-                torch.cuda.is_available():
-            self.module_ = self.module_.to(self.device)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self._frozen():
-            # A frozen backbone is a plain transformer: no labels, no predictions.
-            tags.estimator_type = None
-            tags.classifier_tags = None
-            tags.target_tags.required = False
-        return tags

@@ -9,7 +9,6 @@ name, with their weights from a local file or torchvision's own cache.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import math
 import os
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils.metaestimators import available_if
 from torch import nn
 from torch.nn import functional as F
 
@@ -34,6 +32,7 @@ from mmlearn._nn.training import (
 )
 from mmlearn.encoders._deep import DeepEncoder
 from mmlearn.encoders._embedding_cache import EmbeddingCache, file_digest
+from mmlearn.encoders._frozen_or_tuned import FrozenOrFineTuned
 from mmlearn.utils._sklearn_compat import HasMethods, Interval
 
 __all__ = ["EfficientNetLite0", "PretrainedImageEncoder", "PretrainedImageNet", "known_models"]
@@ -397,7 +396,7 @@ def _frozen_module(module_class: type[nn.Module], device: str, mtime: float, **p
 
 
 # ------------------------------------------------------------------------------- encoder
-class PretrainedImageEncoder(DeepEncoder):
+class PretrainedImageEncoder(FrozenOrFineTuned, DeepEncoder):
     """Image features from an ImageNet-pretrained backbone, frozen or fine-tuned.
 
     ``transform`` returns the backbone's global pooled features (what its ImageNet
@@ -551,9 +550,6 @@ class PretrainedImageEncoder(DeepEncoder):
                     std=LITE_STD if lite else IMAGENET_STD)
 
     # ---------------------------------------------------------------------- fitting
-    def _frozen(self) -> bool:
-        return self.trainable_layers == 0
-
     def fit(self, X, y=None, sample_weight=None):
         """Load the backbone; fine-tune its last ``trainable_layers`` blocks on ``y``.
 
@@ -619,69 +615,3 @@ class PretrainedImageEncoder(DeepEncoder):
             return run(dataset)
         return cache.embed(source.cells.cells, lambda rows: run(CellDataset(
             Source(source.input, source.cells.subset(rows), convert_once=False))), width=width)
-
-    def _fine_tuned(self) -> bool:
-        return not self._frozen()
-
-    @available_if(_fine_tuned)
-    def predict_proba(self, X):
-        """Class probabilities from the fine-tuning head (only when ``trainable_layers > 0``).
-
-        Parameters
-        ----------
-        X : Series, one-column DataFrame, list or ndarray of image cells
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes), float32
-        """
-        return super().predict_proba(X)
-
-    @available_if(_fine_tuned)
-    def predict(self, X):
-        """Class labels from the fine-tuning head (only when ``trainable_layers > 0``).
-
-        Parameters
-        ----------
-        X : Series, one-column DataFrame, list or ndarray of image cells
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return super().predict(X)
-
-    @available_if(_fine_tuned)
-    def score(self, X, y, sample_weight=None):
-        """Accuracy of the fine-tuning head (only when ``trainable_layers > 0``)."""
-        return super().score(X, y, sample_weight=sample_weight)
-
-    def __getstate__(self):
-        # A copy: the default __getstate__ returns the live __dict__, which must not change.
-        state = dict(super().__getstate__())
-        if "net_" in state:
-            # Fine-tuned: the module is the net's; skorch pickles it (and moves it off a GPU
-            # the unpickling machine lacks).
-            state.pop("module_", None)
-        elif state.get("module_") is not None and \
-                next(state["module_"].parameters()).device.type != "cpu":
-            # Weights go into the pickle on the CPU, so any machine can unpickle them.
-            state["module_"] = copy.deepcopy(state["module_"]).cpu()
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "net_" in state:
-            self.module_ = self.net_.module_
-        elif "module_" in state and self.device.startswith("cuda") and \
-                torch.cuda.is_available():
-            self.module_ = self.module_.to(self.device)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        if self._frozen():
-            # A frozen backbone is a plain transformer: no labels, no predictions.
-            tags.estimator_type = None
-            tags.classifier_tags = None
-            tags.target_tags.required = False
-        return tags
