@@ -1,4 +1,5 @@
-"""sample_weight in the deep estimators' fit, and its routing through Pipeline and LateFusion."""
+"""sample_weight in the deep estimators' fit, and its routing through Pipeline, EarlyFusion
+and LateFusion."""
 
 import numpy as np
 import pandas as pd
@@ -7,9 +8,10 @@ import sklearn
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from mmlearn.encoders import ImagePixelEncoder, TextRNNEncoder
+from mmlearn.encoders import AudioMFCCEncoder, ImageCNNEncoder, ImagePixelEncoder, TextRNNEncoder
 from mmlearn.fusion import EarlyFusion, JointFusion, LateFusion
 from mmlearn.heads import MLPHead
 
@@ -145,7 +147,7 @@ def test_late_fusion_without_routing_errors(digits):
         LateFusion([("image", pipe, "image")], cv=3).fit(X, y, sample_weight=_weights(len(y)))
     with pytest.raises(TypeError, match=r"unexpected argument\(s\) \['groups'\]"):
         LateFusion([("image", Recorder(), "image")], cv=3).fit(X, y, groups=np.ones(len(y)))
-    with pytest.raises(ValueError, match="LateFusion: sample_weight has 3 values but X has "
+    with pytest.raises(ValueError, match=r"LateFusion: sample_weight has shape \(3,\) but X has "
                                          "100 rows"):
         LateFusion([("image", Recorder(), "image")], cv=3).fit(X, y, sample_weight=np.ones(3))
 
@@ -207,7 +209,7 @@ def test_pipeline_routes_weights_to_a_deep_encoder_and_head(digits):
         assert model.fit(texts, y, sample_weight=np.ones(len(y))).predict(texts).shape == (100,)
 
 
-def test_early_fusion_leaves_weights_to_the_head(digits):
+def test_early_fusion_without_requests_leaves_weights_to_the_head(digits):
     X, y = digits
     weights = compute_sample_weight("balanced", y)
     fusion = EarlyFusion([("image", ImagePixelEncoder(size=4), "image")])
@@ -217,3 +219,139 @@ def test_early_fusion_leaves_weights_to_the_head(digits):
         routed = model.fit(X, y, sample_weight=weights).predict_proba(X)
     direct = MLPHead(**HEAD).fit(fusion.fit_transform(X), y, sample_weight=weights)
     np.testing.assert_allclose(routed, direct.predict_proba(fusion.transform(X)), atol=1e-5)
+
+
+# ------------------------------------------------------------- routing into the encoders
+def _weighted_pixels():
+    """Pixels standardised with the weights it is given: a step that takes sample_weight."""
+    return make_pipeline(ImagePixelEncoder(size=4),
+                         StandardScaler().set_fit_request(sample_weight=True))
+
+
+@pytest.fixture(scope="module")
+def holes(digits):
+    """The digits with two images missing, and weights that are zero on a third of the rows
+    (one of the missing images among them, one not)."""
+    X, y = digits
+    X = X.copy()
+    X.loc[[3, 7], "image"] = None
+    weights = np.linspace(0.5, 2.0, len(y))
+    weights[::3] = 0.0
+    return X, y, weights
+
+
+def test_early_fusion_rows_of_weight_zero_are_rows_left_out(holes):
+    X, y, weights = holes
+    kept = weights > 0
+    with sklearn.config_context(enable_metadata_routing=True):
+        # The audio encoder takes no sample_weight: it is fitted unweighted, without error.
+        fusion = EarlyFusion([("image", _weighted_pixels(), "image"),
+                              ("audio", AudioMFCCEncoder(sample_rate=8000), "audio")])
+        fusion.fit(X, y, sample_weight=weights)
+        subset = EarlyFusion([("image", _weighted_pixels(), "image"),
+                              ("audio", AudioMFCCEncoder(sample_rate=8000), "audio")])
+        subset.fit(X[kept], y[kept], sample_weight=weights[kept])
+        unweighted = EarlyFusion([("image", _weighted_pixels(), "image")]).fit(X, y)
+    scaler = fusion.named_transformers_["image"][-1]
+    np.testing.assert_allclose(scaler.mean_, subset.named_transformers_["image"][-1].mean_)
+    np.testing.assert_allclose(scaler.scale_, subset.named_transformers_["image"][-1].scale_)
+    assert not np.allclose(scaler.mean_, unweighted.named_transformers_["image"][-1].mean_)
+    # Rows missing the image left with their weights; the rest weighted as given.
+    present = X["image"].notna().to_numpy()
+    pixels = ImagePixelEncoder(size=4).fit_transform(X["image"][present])
+    np.testing.assert_allclose(scaler.mean_, np.average(pixels, axis=0,
+                                                        weights=weights[present]))
+    # The unweighted audio encoder learned from every row, zero weight or not.
+    audio = fusion.named_transformers_["audio"]
+    np.testing.assert_allclose(
+        audio.transform(X["audio"]),
+        AudioMFCCEncoder(sample_rate=8000).fit(X["audio"]).transform(X["audio"]))
+
+
+def test_early_fusion_routes_weights_to_a_deep_encoder(digits):
+    X, y = digits
+    weights = compute_sample_weight("balanced", y)
+    cnn = dict(size=8, grayscale=True, width=4, depth=1, embedding_dim=4, max_epochs=2,
+               lr=1e-2, validation_fraction=None, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        fusion = EarlyFusion([("image", ImageCNNEncoder(**cnn).set_fit_request(
+            sample_weight=True), "image")])
+        fused = fusion.fit_transform(X, y, sample_weight=weights)
+    direct = ImageCNNEncoder(**cnn).fit_transform(X["image"], y, sample_weight=weights)
+    np.testing.assert_allclose(fused, direct, atol=1e-6)
+    assert not np.allclose(fused, ImageCNNEncoder(**cnn).fit_transform(X["image"], y),
+                           atol=1e-4)
+
+
+def test_pipeline_routes_weights_through_early_fusion_to_encoder_and_head(holes):
+    X, y, weights = holes
+    kept = weights > 0
+
+    def model():
+        return Pipeline([
+            ("fusion", EarlyFusion([("image", _weighted_pixels(), "image")])),
+            ("head", LogisticRegression(max_iter=500).set_fit_request(sample_weight=True)),
+        ])
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        weighted = model().fit(X, y, sample_weight=weights)
+        subset = model().fit(X[kept], y[kept], sample_weight=weights[kept])
+    np.testing.assert_allclose(weighted.predict_proba(X), subset.predict_proba(X), atol=1e-4)
+
+
+def test_late_fusion_rows_of_weight_zero_are_rows_left_out(holes):
+    X, y, weights = holes
+    kept = weights > 0
+
+    def fusion():
+        image = make_pipeline(ImagePixelEncoder(size=4),
+                              StandardScaler().set_fit_request(sample_weight=True),
+                              LogisticRegression(max_iter=500).set_fit_request(sample_weight=True))
+        return LateFusion([("image", image, "image")], cv=3)
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        weighted = fusion().fit(X, y, sample_weight=weights)
+        subset = fusion().fit(X[kept], y[kept], sample_weight=weights[kept])
+    image, other = weighted.estimators_[0], subset.estimators_[0]
+    np.testing.assert_allclose(image[1].mean_, other[1].mean_)
+    np.testing.assert_allclose(image.predict_proba(X[["image"]].dropna()["image"]),
+                               other.predict_proba(X[["image"]].dropna()["image"]),
+                               atol=1e-4)
+
+
+def test_early_fusion_bad_sample_weight_is_an_error(holes):
+    X, y, weights = holes
+    with pytest.raises(ValueError, match=r"EarlyFusion got \['sample_weight'\] in fit: .*"
+                                         "needs metadata routing"):
+        EarlyFusion([("image", ImagePixelEncoder(size=4), "image")]).fit(
+            X, y, sample_weight=weights)
+    negative = weights.copy()
+    negative[[5, 8]] = -1.0
+    with sklearn.config_context(enable_metadata_routing=True):
+        routes = [("image", _weighted_pixels(), "image")]
+        with pytest.raises(ValueError, match=r"EarlyFusion: sample_weight has shape \(3,\) but X "
+                                             "has 100 rows"):
+            EarlyFusion(routes).fit(X, y, sample_weight=np.ones(3))
+        with pytest.raises(ValueError, match=r"EarlyFusion: sample_weight holds negative "
+                                             r"values at rows \[5, 8\]"):
+            EarlyFusion(routes).fit(X, y, sample_weight=negative)
+        # In a Pipeline too, whether or not the head takes the weights.
+        model = Pipeline([("fusion", EarlyFusion(routes)),
+                          ("head", LogisticRegression().set_fit_request(sample_weight=False))])
+        with pytest.raises(ValueError, match=r"EarlyFusion: sample_weight holds negative"):
+            model.fit(X, y, sample_weight=negative)
+
+
+def test_late_fusion_negative_sample_weight_is_an_error(holes):
+    X, y, weights = holes
+    negative = weights.copy()
+    negative[[5, 8]] = -1.0
+    with pytest.raises(ValueError, match=r"LateFusion: sample_weight holds negative values "
+                                         r"at rows \[5, 8\]"):
+        LateFusion([("image", Recorder(), "image")], cv=3).fit(X, y, sample_weight=negative)
+    with sklearn.config_context(enable_metadata_routing=True):
+        # Checked even when no estimator requested the weights.
+        ignores = Recorder().set_fit_request(sample_weight=False)
+        with pytest.raises(ValueError, match="LateFusion: sample_weight holds NaN"):
+            LateFusion([("image", ignores, "image")], cv=3).fit(
+                X, y, sample_weight=np.full(len(y), np.nan))

@@ -41,6 +41,7 @@ from skorch.utils import to_tensor
 from mmlearn._nn.data import TrainLoader
 from mmlearn._nn.device import check_device  # "auto" resolves there
 from mmlearn.utils._sklearn_compat import Interval, StrOptions
+from mmlearn.utils.sample_weight import check_sample_weight
 
 __all__ = [
     "CLASS_WEIGHT_CONSTRAINTS",
@@ -155,60 +156,6 @@ def encode_labels(y: object) -> tuple[np.ndarray, np.ndarray]:
             f"y has 1 class ({encoder.classes_[0]!r}); a classifier needs at least 2."
         )
     return encoder.classes_, encoder.transform(y).astype(np.int64)
-
-
-def _first_rows(mask: np.ndarray) -> str:
-    rows = np.flatnonzero(mask)
-    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-    return f"{rows[:5].tolist()}{more}"
-
-
-def check_sample_weight(sample_weight: object, n_samples: int) -> np.ndarray | None:
-    """``sample_weight`` as one finite weight >= 0 per row (float64), or None.
-
-    Parameters
-    ----------
-    sample_weight : array-like of shape (n_samples,), scalar or None
-        A scalar gives every row that weight.
-    n_samples : int
-        The number of rows of X.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_samples,) or None
-
-    Raises
-    ------
-    ValueError
-        When the length is not ``n_samples``, or a weight is negative, NaN or infinite
-        (the message names the first such rows), or every weight is zero.
-    TypeError
-        When the weights are not numbers.
-    """
-    if sample_weight is None:
-        return None
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"sample_weight must hold numbers, one per row of X: {exc}") from exc
-    if weights.ndim == 0:
-        weights = np.full(n_samples, float(weights))
-    if weights.ndim != 1 or weights.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight has shape {weights.shape} but X has {n_samples} rows: give one "
-            "weight per row."
-        )
-    bad = ~np.isfinite(weights)
-    if bad.any():
-        raise ValueError(f"sample_weight holds NaN or infinite values at rows "
-                         f"{_first_rows(bad)}; every weight must be a finite number >= 0.")
-    if (weights < 0).any():
-        raise ValueError(f"sample_weight holds negative values at rows "
-                         f"{_first_rows(weights < 0)}; every weight must be >= 0.")
-    if n_samples and not weights.any():
-        raise ValueError("sample_weight is zero for every row: there is nothing to learn "
-                         "from. Give some rows a positive weight.")
-    return weights
 
 
 def class_weights(class_weight: object, classes: np.ndarray,

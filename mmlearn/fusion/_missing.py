@@ -15,11 +15,14 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn._columns import is_missing
-from mmlearn.utils._sklearn_compat import safe_indexing
+from mmlearn.fusion._routing import MISSING_POLICIES, check_row_params, rows_of_params
+from mmlearn.utils._sklearn_compat import num_samples, safe_indexing
 
 __all__ = [
     "MISSING_POLICIES",
@@ -33,9 +36,6 @@ __all__ = [
     "present_matrix",
     "route_errors",
 ]
-
-MISSING_POLICIES = ("impute", "raise")
-
 
 def missing_rows(X: object) -> np.ndarray:
     """Rows whose every selected cell is missing (None, NaN, pd.NA, NaT).
@@ -338,6 +338,13 @@ class ModalityStep(TransformerMixin, BaseEstimator):
     modality in those rows of ``fit_transform``'s output only, as if it were missing: the
     encoder still learns from them, but the head that follows learns to do without the
     modality (modality dropout). ``transform`` ignores it.
+
+    Metadata given to ``fit`` (``sample_weight``...) goes to the encoder's ``fit_transform``,
+    restricted to the rows it is fitted on; ``fill_`` is then the mean weighted by the
+    ``sample_weight`` the encoder took. With metadata routing enabled, only what the
+    encoder requested (``set_fit_request``) is passed on, as
+    :class:`~sklearn.compose.ColumnTransformer` does; without it, everything is, as to the
+    one estimator of a scikit-learn meta-estimator.
     """
 
     def __init__(self, encoder=None, *, name="modality", missing="impute", drop_rows=None,
@@ -352,28 +359,55 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         where = describe_modality(self.owner, self.name, X)
         return check_missing(X, where=where, missing=self.missing, fitting=fitting)
 
-    def fit(self, X, y=None):
-        self.fit_transform(X, y)
+    def fit(self, X, y=None, **params):
+        self.fit_transform(X, y, **params)
         return self
 
-    def fit_transform(self, X, y=None):
+    def get_metadata_routing(self) -> MetadataRouter:
+        """The encoder's ``fit_transform`` receives what it requested, from ``fit`` and
+        ``fit_transform``.
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return MetadataRouter(owner=self).add(
+            encoder=self.encoder,
+            method_mapping=MethodMapping()
+            .add(caller="fit", callee="fit_transform")
+            .add(caller="fit_transform", callee="fit_transform"),
+        )
+
+    def _encoder_params(self, params: dict, n_rows: int) -> dict:
+        if not params:
+            return {}
+        check_row_params(params, n_rows, owner=self.owner or type(self).__name__)
+        if get_config().get("enable_metadata_routing", False):
+            return dict(process_routing(self, "fit_transform", **params).encoder.fit_transform)
+        return params
+
+    def fit_transform(self, X, y=None, **params):
+        n_rows = num_samples(X)
+        params = self._encoder_params(params, n_rows)
         absent = self._check_missing(X, fitting=True)
         present = np.flatnonzero(~absent)
         self.encoder_ = clone(self.encoder)
         if absent.any():
             X_fit = safe_indexing(X, present, axis=0)
             y_fit = None if y is None else safe_indexing(y, present)
+            # The weights of rows without the modality leave with those rows.
+            params = rows_of_params(params, present, n_rows)
         else:
             X_fit, y_fit = X, y
         with self._errors(X_fit, "fit_transform"):
-            features = self.encoder_.fit_transform(X_fit, y_fit)
+            features = self.encoder_.fit_transform(X_fit, y_fit, **params)
         self.sparse_output_ = sp.issparse(features)
         self.n_encoded_ = features.shape[1]
         if self.sparse_output_:
             self.fill_ = None
         else:
             features = np.asarray(features)
-            self.fill_ = features.mean(axis=0) if features.size else features.sum(axis=0)
+            self.fill_ = _mean_row(features, params.get("sample_weight"))
         dropped = np.zeros_like(absent)
         if self.drop_rows is not None:
             dropped = np.asarray(self.drop_rows, dtype=bool) & ~absent
@@ -436,3 +470,16 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         if self.add_indicator_:
             names.append("missing")
         return np.asarray(names, dtype=object)
+
+
+def _mean_row(features: np.ndarray, weights: object) -> np.ndarray:
+    """The training mean of the encoder's features, what rows without the modality get;
+    weighted by the rows' weights where the encoder took them, so that a row of weight 0
+    counts no more in the fill than in the encoder."""
+    if not features.size:
+        return features.sum(axis=0)
+    if weights is not None and np.ndim(weights) == 1:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.sum() > 0:
+            return np.average(features, axis=0, weights=weights).astype(features.dtype)
+    return features.mean(axis=0)

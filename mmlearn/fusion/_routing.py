@@ -4,6 +4,8 @@ EarlyFusion, LateFusion and JointFusion share one constructor shape: the routes 
 parameter, then ``missing``, ``modality_dropout`` and ``random_state``
 (:func:`fusion_constraints` holds their validation), :class:`ModalityRoutes` for nested
 parameters and column checks, and :func:`select_columns` to take one route's columns.
+:func:`check_row_params` checks the ``sample_weight`` a fusion step's ``fit`` is given and
+:func:`rows_of_params` takes the metadata of the rows a route is fitted on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mmlearn.fusion._missing import MISSING_POLICIES
 from mmlearn.utils._sklearn_compat import (
     BaseComposition,
     Interval,
@@ -22,9 +23,14 @@ from mmlearn.utils._sklearn_compat import (
     num_samples,
     safe_indexing,
 )
+from mmlearn.utils.sample_weight import check_sample_weight
 
-__all__ = ["ModalityRoutes", "check_row_params", "fusion_constraints", "rows_of_params",
-           "select_columns"]
+__all__ = ["MISSING_POLICIES", "ModalityRoutes", "check_row_params", "fusion_constraints",
+           "rows_of_params", "select_columns"]
+
+# The values of every fusion step's ``missing`` parameter; mmlearn.fusion._missing says
+# what each does.
+MISSING_POLICIES = ("impute", "raise")
 
 
 def fusion_constraints(routes_attr: str) -> dict:
@@ -108,20 +114,31 @@ def _per_row(value: object, n_samples: int) -> bool:
 
 
 def check_row_params(params: dict, n_samples: int, *, owner: str) -> None:
-    """Raise a ValueError when a ``sample_weight`` in ``params`` is not one value per row.
+    """Raise a ValueError when a ``sample_weight`` in ``params`` is not one finite weight
+    >= 0 per row, or is zero for every row.
 
     The routes are fitted on subsets of the rows (folds, rows that have the modality), so
-    a weight vector of another length could not be split with them.
+    a weight vector of another length could not be split with them; and a negative or NaN
+    weight would reach only the estimators that take weights, where the message would no
+    longer name the fusion step.
+
+    Parameters
+    ----------
+    params : dict
+        The metadata given to the fusion step's ``fit``.
+    n_samples : int
+        The number of rows of X.
+    owner : str
+        The fusion step's class name, for the messages.
+
+    Raises
+    ------
+    ValueError
+        The message names ``sample_weight``, the problem and the first rows concerned.
+    TypeError
+        When the weights are not numbers.
     """
-    weights = params.get("sample_weight")
-    if weights is None:
-        return
-    length = num_samples(weights) if hasattr(weights, "__len__") else None
-    if length != n_samples:
-        raise ValueError(
-            f"{owner}: sample_weight has {length if length is not None else 'no'} values but "
-            f"X has {n_samples} rows: give one weight per row."
-        )
+    check_sample_weight(params.get("sample_weight"), n_samples, owner=owner)
 
 
 def rows_of_params(params: dict, rows: np.ndarray, n_samples: int) -> dict:

@@ -6,14 +6,21 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.utils import Bunch
+from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.validation import check_is_fitted
 
 from mmlearn.fusion._dropout import sample_kept
 from mmlearn.fusion._missing import ModalityStep, present_matrix
-from mmlearn.fusion._routing import ModalityRoutes, fusion_constraints, select_columns
+from mmlearn.fusion._routing import (
+    ModalityRoutes,
+    check_row_params,
+    fusion_constraints,
+    select_columns,
+)
 from mmlearn.utils._sklearn_compat import (
     Interval,
     StrOptions,
@@ -85,6 +92,19 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
     See Also
     --------
     sklearn.compose.ColumnTransformer : The router this builds on.
+
+    Notes
+    -----
+    **Sample weights and other metadata** follow
+    :class:`~sklearn.compose.ColumnTransformer`: with
+    ``sklearn.set_config(enable_metadata_routing=True)``, ``fit(X, y, sample_weight=w)``
+    gives each encoder what it requested (``set_fit_request(sample_weight=True)``, on a
+    Pipeline's steps too); an encoder whose ``fit`` takes no weights is fitted unweighted.
+    Rows that miss a modality leave its encoder's fit with their weights, and the mean
+    their features are imputed with is weighted the same way. Without routing, metadata
+    given to ``fit`` is a ``ValueError``; in a Pipeline, ``head__sample_weight=w`` still
+    weighs the step after EarlyFusion. A ``sample_weight`` of the wrong length, or with a
+    negative, NaN or infinite weight, is a ``ValueError`` naming ``sample_weight``.
 
     Examples
     --------
@@ -187,7 +207,7 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         if y is not None and num_samples(y) != n:
             raise ValueError(f"EarlyFusion: y has {num_samples(y)} rows but X has {n}.")
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, **params):
         """Fit every modality's encoder on its columns.
 
         Parameters
@@ -195,22 +215,30 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         X : DataFrame of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,), default=None
             Passed to each encoder (supervised encoders use it).
+        **params : dict
+            Metadata for the encoders' ``fit``, such as ``sample_weight``: each encoder
+            gets what it requested with ``set_fit_request``, for the rows it is fitted on.
+            Only with metadata routing enabled
+            (``sklearn.set_config(enable_metadata_routing=True)``), as in
+            :class:`~sklearn.compose.ColumnTransformer`.
 
         Returns
         -------
         self : EarlyFusion
         """
-        self.fit_transform(X, y)
+        self.fit_transform(X, y, **params)
         return self
 
     @fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, **params):
         """Fit the encoders and return the fused features.
 
         Parameters
         ----------
         X : DataFrame of shape (n_samples, n_columns)
         y : array-like of shape (n_samples,), default=None
+        **params : dict
+            As in :meth:`fit`.
 
         Returns
         -------
@@ -218,8 +246,9 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         """
         self._check_columns(X)
         self._check_rows(X, y)
+        self._check_params(params, num_samples(X))
         self.column_transformer_ = self._build(self._dropout_rows(X))
-        features = self.column_transformer_.fit_transform(X, y)
+        features = self.column_transformer_.fit_transform(X, y, **params)
         if self.weights == "balanced":
             self.block_scales_ = self._balance(features)
         elif hasattr(self, "block_scales_"):
@@ -230,6 +259,43 @@ class EarlyFusion(TransformerMixin, ModalityRoutes):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self._output(features)
+
+    def _check_params(self, params: dict, n_rows: int) -> None:
+        if not params:
+            return
+        if not get_config().get("enable_metadata_routing", False):
+            # ColumnTransformer's rule: which encoder takes which metadata is only
+            # expressed by their requests.
+            raise ValueError(
+                f"EarlyFusion got {sorted(params)} in fit: passing metadata such as "
+                "sample_weight to the encoders needs metadata routing. Enable it with "
+                "sklearn.set_config(enable_metadata_routing=True) and request the weights "
+                "on the encoders that take them with set_fit_request(sample_weight=True). "
+                "To weigh only the head after EarlyFusion in a Pipeline, pass "
+                "head__sample_weight=... instead."
+            )
+        check_row_params(params, n_rows, owner="EarlyFusion")
+        # Errors about unrequested metadata name EarlyFusion rather than its router.
+        process_routing(self, "fit_transform", **params)
+
+    def get_metadata_routing(self) -> MetadataRouter:
+        """How ``fit`` and ``fit_transform`` route metadata to each modality's encoder.
+
+        Returns
+        -------
+        routing : MetadataRouter
+            Each encoder's ``fit_transform`` receives what it requested
+            (``set_fit_request``), from ``fit`` and from ``fit_transform``.
+        """
+        self._validate_routes()
+        router = MetadataRouter(owner=self)
+        for name, encoder, _ in self.transformers:
+            if isinstance(encoder, str):
+                continue  # "drop" and "passthrough" take no metadata
+            router.add(**{name: encoder}, method_mapping=MethodMapping()
+                       .add(caller="fit", callee="fit_transform")
+                       .add(caller="fit_transform", callee="fit_transform"))
+        return router
 
     def transform(self, X):
         """Encode each modality with its fitted encoder and concatenate.

@@ -129,7 +129,9 @@ class LateFusion(TransformerMixin, ModalityRoutes):
     accept ``sample_weight``; a Pipeline does not, so route instead); with
     ``sklearn.set_config(enable_metadata_routing=True)``, each estimator receives what it
     requested (``set_fit_request(sample_weight=True)``, on a Pipeline's steps too). Either
-    way the weights of a fold's or a modality's rows go with those rows.
+    way the weights of a fold's or a modality's rows go with those rows. A
+    ``sample_weight`` of the wrong length, or with a negative, NaN or infinite weight, is
+    a ``ValueError`` naming ``sample_weight``, requested or not.
 
     Examples
     --------
@@ -192,7 +194,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         -------
         self : LateFusion
         """
-        self._fit(X, y, out_of_fold=False, params=self._route(fit_params, "fit"))
+        self._fit(X, y, out_of_fold=False, fit_params=fit_params, method="fit")
         return self
 
     @fit_context(prefer_skip_nested_validation=False)
@@ -212,8 +214,8 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         scores : ndarray of shape (n_samples, n_modalities * n_classes)
             Row ``i`` holds the scores of estimators that did not see row ``i`` in fit.
         """
-        return self._fit(X, y, out_of_fold=True,
-                         params=self._route(fit_params, "fit_transform"))
+        return self._fit(X, y, out_of_fold=True, fit_params=fit_params,
+                         method="fit_transform")
 
     def transform(self, X):
         """Class scores of the refit estimators, one block per modality.
@@ -286,7 +288,7 @@ class LateFusion(TransformerMixin, ModalityRoutes):
                 )
         return {name: {"sample_weight": weights} for name, _, _ in self.estimators}
 
-    def _fit(self, X, y, *, out_of_fold: bool, params: dict):
+    def _fit(self, X, y, *, out_of_fold: bool, fit_params: dict, method: str):
         self._validate_routes()
         X = self._check_input(X, reset=True)
         if y is None:
@@ -299,8 +301,10 @@ class LateFusion(TransformerMixin, ModalityRoutes):
         if y.shape[0] != n:
             raise ValueError(f"LateFusion: y has {y.shape[0]} rows but X has {n}.")
         check_classification_targets(y)
-        for route_params in params.values():
-            check_row_params(route_params, n, owner="LateFusion")
+        # Checked before routing: weights that no estimator requested are still an error
+        # when they are not one per row.
+        check_row_params(fit_params, n, owner="LateFusion")
+        params = self._route(fit_params, method)
         self.classes_ = np.unique(y)
         self.methods_ = {name: self._resolve_method(name, est)
                          for name, est, _ in self.estimators}
