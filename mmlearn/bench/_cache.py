@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["CachedEncoder", "TimingLedger"]
@@ -157,6 +158,13 @@ class CachedEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
         return self.encoder_.get_feature_names_out(input_features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self.encoder is not None:
+            # The cache stores what the encoder computes: it takes what the encoder takes.
+            tags.input_tags = get_tags(self.encoder).input_tags
+        return tags
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "encoder_")

@@ -17,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils import get_tags
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.validation import check_is_fitted
 
@@ -463,6 +464,17 @@ class ModalityStep(TransformerMixin, BaseEstimator):
         if features is not None:
             full[present] = features
         return full
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # NaN cells mark a missing modality (imputed or refused by ``missing``); the input
+        # kinds the step takes otherwise are its encoder's.
+        tags.input_tags.allow_nan = True
+        if self.encoder is not None:
+            encoder_tags = get_tags(self.encoder).input_tags
+            tags.input_tags.string = encoder_tags.string
+            tags.input_tags.sparse = encoder_tags.sparse
+        return tags
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self)
