@@ -5,7 +5,10 @@ Each function takes a *fitted* estimator (a deep encoder, :class:`~mmlearn.heads
 as a ``Pipeline`` or an ``EarlyFusion``) and returns a **new estimator of the same class**,
 whose torch networks are replaced by compressed ones: ``transform``, ``predict`` and
 ``predict_proba`` work as before, ``clone`` gives the same unfitted estimator, and the
-result pickles. The input estimator is never changed.
+result pickles. The input estimator is never changed. A quantised estimator also saves
+with :func:`mmlearn.io.save`: its networks are stored as their float class, a
+quantisation plan (:func:`quantization_plan`) and int8 tensors (:func:`quantized_tensors`),
+from which :func:`load_quantized` rebuilds them exactly.
 
 Why functions and not new estimator classes: compression does not change what an
 estimator *is* (its parameters, its input handling, its fitted vocabulary or log-mel
@@ -40,16 +43,21 @@ from torch import nn
 
 __all__ = [
     "NetworkSlot",
+    "QuantizedBlock",
+    "WeightOnlyInt8",
     "find_networks",
+    "load_quantized",
     "network_bytes",
     "network_inputs",
     "prune",
+    "quantization_plan",
     "quantize",
+    "quantized_tensors",
     "sparsity",
 ]
 
 _RECURRENT = (nn.LSTM, nn.GRU)
-_DYNAMIC_TYPES = {nn.Linear, nn.LSTM, nn.GRU}
+_DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
 _CONV = (nn.Conv1d, nn.Conv2d)
 _PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 # Layers whose output channels line up with their input's (they pass each channel through).
@@ -395,9 +403,10 @@ def _fuse_groups(seq: nn.Sequential) -> list[list[str]]:
     return groups
 
 
-def _wrap_conv_runs(module: nn.Module) -> int:
-    """Replace each outermost conv-block ``Sequential`` by a prepared QuantizedBlock."""
-    count = 0
+def _wrap_conv_runs(module: nn.Module, prefix: str = "") -> list[str]:
+    """Replace each outermost conv-block ``Sequential`` by a QuantizedBlock (not yet
+    prepared); returns their names."""
+    names = []
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Sequential) and _quantizable_run(child):
             child.eval()
@@ -406,15 +415,41 @@ def _wrap_conv_runs(module: nn.Module) -> int:
             block.qconfig = torch.ao.quantization.get_default_qconfig(
                 torch.backends.quantized.engine)
             setattr(module, name, block)
-            count += 1
+            names.append(prefix + name)
         else:
-            count += _wrap_conv_runs(child)
-    return count
+            names += _wrap_conv_runs(child, prefix + name + ".")
+    return names
 
 
-def _dynamic(module: nn.Module) -> nn.Module:
+def _width(layer: nn.Module) -> int:
+    """The narrower side of a layer's weight matrices: what decides whether int8 pays."""
+    if isinstance(layer, nn.Linear):
+        return min(layer.in_features, layer.out_features)
+    return min(layer.input_size, layer.hidden_size)
+
+
+def _dynamic_names(module: nn.Module, min_width: int) -> list[str]:
+    """The linear and recurrent layers at least ``min_width`` wide, by name.
+
+    Exact types: a subclass such as attention's ``NonDynamicallyQuantizableLinear`` is
+    one torch itself keeps float."""
+    # A Transformer layer reads its linear layers' weights as tensors (its fast-path
+    # checks), which a dynamic int8 layer does not have: those stay float.
+    inside = {f"{name}.{child}" if name else child
+              for name, layer in module.named_modules()
+              if isinstance(layer, nn.TransformerEncoderLayer | nn.TransformerDecoderLayer)
+              for child, _ in layer.named_modules() if child}
+    return [name for name, layer in module.named_modules()
+            if type(layer) in _DYNAMIC_TYPES and _width(layer) >= min_width
+            and name not in inside]
+
+
+def _dynamic(module: nn.Module, names: list[str]) -> nn.Module:
+    if not names:
+        return module
     with _quiet():
-        return torch.ao.quantization.quantize_dynamic(module, _DYNAMIC_TYPES, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(module, set(names), dtype=torch.qint8,
+                                                      inplace=True)
 
 
 def _check_option(value: object, allowed: tuple[str, ...], name: str) -> None:
@@ -422,7 +457,8 @@ def _check_option(value: object, allowed: tuple[str, ...], name: str) -> None:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}.")
 
 
-def quantize(estimator, *, method: str = "dynamic", calibration=None):
+def quantize(estimator, *, method: str = "dynamic", calibration=None,
+             min_width: int = 256):
     """A copy of a fitted estimator whose networks compute in int8 on the CPU.
 
     Parameters
@@ -430,7 +466,7 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None):
     estimator : estimator
         Fitted; a deep encoder, ``MLPHead``, ``JointFusion``, a pretrained encoder, or a
         pipeline / fusion step containing them. It is not changed.
-    method : {"dynamic", "static"}, default="dynamic"
+    method : {"dynamic", "static", "weight_only"}, default="dynamic"
         ``"dynamic"``: the weights of linear, LSTM and GRU layers are stored in int8 and
         their activations quantised on the fly, batch by batch (no calibration).
         ``"static"``: in addition, every run of convolution blocks (conv, batch norm,
@@ -438,20 +474,39 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None):
         :class:`~mmlearn.encoders.AudioCNNEncoder`, their JointFusion branches) is fused
         and computed in int8 end to end, with activation ranges observed on
         ``calibration`` rows.
+        ``"weight_only"``: every linear and convolution layer keeps its weight in int8
+        (one scale per output channel, :class:`WeightOnlyInt8`) and computes in float32:
+        a quarter of the weights' size, no calibration, about the float speed; for
+        convolution encoders whose blocks static quantisation cannot take (the
+        pretrained ones) or when no calibration rows are at hand.
     calibration : object, optional
         Rows in the estimator's input format (a few hundred training rows), required by
         ``method="static"``; the estimator is run on them once.
+    min_width : int, default=256
+        Linear, GRU and LSTM layers whose narrower side (the smaller of input and output
+        features; of input and hidden size) is below ``min_width`` stay float32: on the
+        CPU, quantising and dequantising their activations costs more than their int8
+        products save, so int8 would make them *slower* (the crossover is measured in
+        ``docs/compression.md``). ``0`` quantises every such layer: the smallest model,
+        not the fastest. Convolution blocks (``"static"``) are always quantised;
+        ``"weight_only"`` ignores it (it is about size, not speed).
 
     Returns
     -------
     quantized : estimator
         A new estimator of the same class, with the same ``transform`` / ``predict`` /
-        ``predict_proba``; it runs on the CPU only (int8 kernels), pickles, and cannot be
-        refitted in place (``clone`` it to refit). Its outputs differ from the float
-        model's by the rounding of the int8 weights and activations.
-        :func:`mmlearn.io.save` refuses it (the file format rebuilds float networks from
-        their class): save the float model and quantise after loading (deterministic for
-        ``"dynamic"``, and for ``"static"`` with the same calibration rows), or use joblib.
+        ``predict_proba``; it runs on the CPU only (int8 kernels), pickles, saves with
+        :func:`mmlearn.io.save` (the int8 weights and scales are stored, so the loaded
+        model gives the same outputs), and cannot be refitted in place (``clone`` it to
+        refit). Its outputs differ from the float model's by the rounding of the int8
+        weights and activations.
+
+    Warns
+    -----
+    UserWarning
+        When no layer is quantised at all (every linear and recurrent layer is narrower
+        than ``min_width``, and no convolution block is quantised): the copy computes in
+        float32, as the original does.
 
     Raises
     ------
@@ -461,7 +516,9 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None):
         When it holds no torch network (naming its class or its steps).
     ValueError
         For an unknown ``method``, ``method="static"`` without ``calibration``, or
-        without any convolution block, or a network that is not on the CPU.
+        without any convolution block, ``method="weight_only"`` without any linear or
+        convolution layer, a negative ``min_width``, a network that is not on the CPU or
+        one that is already quantised.
 
     Examples
     --------
@@ -470,14 +527,17 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None):
     >>> from mmlearn.compress import quantize, network_bytes
     >>> emoji = load_emoji()
     >>> names, y = emoji.data["name"][:300], emoji.target[:300]
-    >>> enc = TextRNNEncoder(max_epochs=2, random_state=0).fit(names, y)
+    >>> enc = TextRNNEncoder(hidden_size=256, token_dim=256, embedding_dim=256, max_epochs=1,
+    ...                      random_state=0).fit(names, y)
     >>> small = quantize(enc)
     >>> type(small).__name__, small.transform(["red apple"]).shape
-    ('TextRNNEncoder', (1, 64))
+    ('TextRNNEncoder', (1, 256))
     >>> network_bytes(small) < network_bytes(enc)
     True
     """
-    _check_option(method, ("dynamic", "static"), "method")
+    _check_option(method, ("dynamic", "static", "weight_only"), "method")
+    if not isinstance(min_width, Integral) or isinstance(min_width, bool) or min_width < 0:
+        raise ValueError(f"min_width must be a non-negative int, got {min_width!r}.")
     original = _networks_of(estimator, "quantize")
     for slot in original:
         device = next(iter(slot.module.parameters()), torch.empty(0)).device
@@ -486,35 +546,353 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None):
                 f"quantize: the network at {slot.where} is on {device}; int8 kernels run on "
                 "the CPU. Move the estimator to the CPU first."
             )
+        if "int8" in getattr(slot.module, "mmlearn_compressed", ""):
+            raise ValueError(f"quantize: the network at {slot.where} is already quantised; "
+                             "quantise the float model.")
     if method == "static" and calibration is None:
         raise ValueError("quantize(method='static') needs calibration rows (a few hundred "
                          "training rows in the estimator's input format) to observe the "
                          "activation ranges.")
     out = copy.deepcopy(estimator)
     slots = find_networks(out)
+    blocks: list[list[str]] = [[] for _ in slots]
     if method == "static":
         with _quiet():
-            n_blocks = 0
-            for slot in slots:
+            for slot, names in zip(slots, blocks, strict=True):
                 slot.module.eval()
-                n_here = _wrap_conv_runs(slot.module)
-                if n_here:
+                names += _wrap_conv_runs(slot.module)
+                if names:
                     torch.ao.quantization.prepare(slot.module, inplace=True)
-                n_blocks += n_here
-            if n_blocks == 0:
+            if not any(blocks):
                 raise ValueError(
                     f"quantize(method='static'): {_describe(estimator)} has no convolution "
                     "block to quantise statically; use method='dynamic'."
                 )
             _run(out, calibration)  # the observers record the activation ranges
-            for slot in slots:
-                torch.ao.quantization.convert(slot.module, inplace=True)
-    for slot in slots:
-        quantized = _dynamic(slot.module.eval())
-        # Read by mmlearn.io.save, which rebuilds networks from their float class.
-        quantized.mmlearn_compressed = f"int8 quantisation ({method})"
+            for slot, names in zip(slots, blocks, strict=True):
+                if names:
+                    torch.ao.quantization.convert(slot.module, inplace=True)
+    n_quantized = 0
+    for slot, names in zip(slots, blocks, strict=True):
+        if method == "weight_only":
+            weight_only, dynamic = _weight_only_names(slot.module), []
+            _weight_only(slot.module.eval(), weight_only)
+        else:
+            weight_only, dynamic = [], _dynamic_names(slot.module, min_width)
+        if not names and not dynamic and not weight_only:
+            continue
+        quantized = _dynamic(slot.module.eval(), dynamic)
+        _mark(quantized, {"method": method, "blocks": names, "dynamic": dynamic,
+                          "weight_only": weight_only})
         slot.replace(quantized)
+        n_quantized += len(names) + len(dynamic) + len(weight_only)
+    if n_quantized == 0 and method == "weight_only":
+        raise ValueError(f"quantize(method='weight_only'): {_describe(estimator)} has no "
+                         "linear or convolution layer.")
+    if n_quantized == 0:
+        warnings.warn(
+            f"quantize: no layer of {_describe(estimator)} was quantised: every linear and "
+            f"recurrent layer is narrower than min_width={min_width}, where int8 is slower "
+            "than float32 on the CPU, and there is no convolution block to quantise "
+            "statically. The copy computes in float32. Pass min_width=0 for a smaller "
+            "(but slower) model.",
+            UserWarning,
+            stacklevel=2,
+        )
     return out
+
+
+_WEIGHT_ONLY_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+class WeightOnlyInt8(nn.Module):
+    """A linear or convolution layer whose weight is kept in int8, one scale per output
+    channel (symmetric), and expanded to float32 at each call.
+
+    Made by :func:`quantize` (``method="weight_only"``): the weights take a quarter of
+    their float32 size in memory and on disk, and the computation stays float32, so it
+    needs no calibration and runs wherever the float layer did, at about its speed.
+    The wrapped layer (``layer``) keeps its bias, settings and own ``forward`` (a
+    subclass's padding, say), which runs with the expanded weight; ``weight`` and the
+    layer's other attributes read through, for modules that use them directly
+    (attention reads its output projection's weight).
+    """
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        weight = layer.weight.detach()
+        scale = weight.abs().reshape(len(weight), -1).amax(dim=1).clamp(min=1e-12) / 127
+        self.register_buffer("weight_int8", torch.round(weight / scale.view(_per_channel(weight)))
+                             .clamp(-127, 127).to(torch.int8))
+        self.register_buffer("weight_scale", scale.float())
+        # The float weight is dropped; an empty stand-in keeps the layer whole.
+        layer.weight = nn.Parameter(torch.empty(0), requires_grad=False)
+        self.layer = layer
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The float32 weight the int8 values and scales stand for."""
+        return self.weight_int8.float() * self.weight_scale.view(_per_channel(self.weight_int8))
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            layer = self._modules.get("layer")
+            if layer is None:  # while it is built, or unpickled
+                raise
+            return getattr(layer, name)
+
+    def forward(self, x):
+        return torch.func.functional_call(self.layer, {"weight": self.weight}, (x,))
+
+
+def _per_channel(weight: torch.Tensor) -> tuple:
+    """The shape that spreads one value per output channel over ``weight``."""
+    return (-1,) + (1,) * (weight.dim() - 1)
+
+
+def _weight_only_names(module: nn.Module) -> list[str]:
+    """Linear and convolution layers (their subclasses too), by name."""
+    return [name for name, layer in module.named_modules()
+            if name and isinstance(layer, _WEIGHT_ONLY_TYPES)]
+
+
+def _weight_only(module: nn.Module, names: list[str]) -> None:
+    for name in names:
+        parent, _, child = name.rpartition(".")
+        owner = module.get_submodule(parent)
+        setattr(owner, child, WeightOnlyInt8(getattr(owner, child)))
+
+
+def _mark(module: nn.Module, plan: dict) -> None:
+    if getattr(module, "mmlearn_compressed", None) == "structured pruning":
+        # No plan: it would rebuild the full-width float network, which the shrunk weights
+        # do not fit, so mmlearn.io.save refuses the network (as it does the float one).
+        module.mmlearn_compressed = f"structured pruning, int8 quantisation ({plan['method']})"
+        return
+    # Read by mmlearn.io.save (through quantization_plan) to store the int8 network.
+    module.mmlearn_compressed = f"int8 quantisation ({plan['method']})"
+    module.mmlearn_quantization = plan
+
+
+# ------------------------------------------------------------- storing quantised networks
+_QUANTIZED_LINEAR = torch.ao.nn.quantized.dynamic.Linear
+_QUANTIZED_RNN = (torch.ao.nn.quantized.dynamic.GRU, torch.ao.nn.quantized.dynamic.LSTM)
+_STORED_LAYERS = (_QUANTIZED_LINEAR, *_QUANTIZED_RNN, *_QUANTIZED_CONV)
+
+
+def quantization_plan(module: nn.Module) -> dict | None:
+    """How :func:`quantize` changed a network: which blocks it computes in int8
+    (``"blocks"``), which layers it quantised dynamically (``"dynamic"``), by name; None
+    for a network it did not quantise.
+
+    With the network's float class and arguments, the plan rebuilds the same int8
+    structure (:func:`load_quantized`); :mod:`mmlearn.io` stores it as JSON.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    dict or None
+    """
+    plan = getattr(module, "mmlearn_quantization", None)
+    return None if plan is None else copy.deepcopy(plan)
+
+
+def _layer_tensors(layer: nn.Module) -> dict[str, torch.Tensor]:
+    """A quantised layer's weights (int8 tensors), biases and output scale, by name."""
+    if isinstance(layer, _QUANTIZED_RNN):
+        return {**layer.get_weight(), **layer.get_bias()}
+    tensors = {"weight": layer.weight()}
+    bias = layer.bias()
+    if bias is not None:
+        tensors["bias"] = bias
+    if isinstance(layer, _QUANTIZED_CONV):  # a dynamic layer's output is float: no scale
+        tensors["scale"] = torch.tensor(float(layer.scale), dtype=torch.float64)
+        tensors["zero_point"] = torch.tensor(int(layer.zero_point))
+    return tensors
+
+
+def quantized_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A quantised network's state as plain tensors (no quantised tensor, no packed weight
+    object): what a safetensors file can hold.
+
+    An int8 weight ``w`` becomes ``w.int`` (its integer values), ``w.scale`` and
+    ``w.zero_point`` (and ``w.axis`` for per-channel scales); the float parts keep their
+    ``state_dict`` names. :func:`load_quantized` reverses it exactly.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A network returned by :func:`quantize` (inside the quantised estimator).
+
+    Returns
+    -------
+    dict of str -> torch.Tensor
+    """
+    out: dict[str, torch.Tensor] = {}
+    prefixes = []
+    for name, layer in module.named_modules():
+        if isinstance(layer, _STORED_LAYERS):
+            prefixes.append(_key(name, ""))
+            for key, value in _layer_tensors(layer).items():
+                _put(out, _key(name, key), value)
+    for key, value in module.state_dict().items():
+        if key.startswith(tuple(prefixes)):
+            continue
+        if not isinstance(value, torch.Tensor) or value.is_quantized:
+            raise TypeError(f"quantized_tensors: {key} is a {type(value).__name__} outside "
+                            "the layers mmlearn.compress quantises; it cannot be stored.")
+        out[key] = value
+    return {k: v.detach().contiguous() for k, v in out.items()}
+
+
+def _key(layer: str, name: str) -> str:
+    """A state_dict key: the layer's name (empty for the network itself), a dot, the name."""
+    return f"{layer}.{name}" if layer else name
+
+
+def _put(out: dict, key: str, value: torch.Tensor) -> None:
+    if not value.is_quantized:
+        out[key] = value
+    elif value.qscheme() == torch.per_tensor_affine:
+        out[key + ".int"] = value.int_repr()
+        out[key + ".scale"] = torch.tensor(value.q_scale(), dtype=torch.float64)
+        out[key + ".zero_point"] = torch.tensor(value.q_zero_point())
+    elif value.qscheme() == torch.per_channel_affine:
+        out[key + ".int"] = value.int_repr()
+        out[key + ".scale"] = value.q_per_channel_scales().to(torch.float64)
+        out[key + ".zero_point"] = value.q_per_channel_zero_points()
+        out[key + ".axis"] = torch.tensor(value.q_per_channel_axis())
+    else:
+        raise TypeError(f"quantized_tensors: {key} uses {value.qscheme()}, which mmlearn "
+                        "does not store.")
+
+
+_QDTYPES = {torch.int8: torch.qint8, torch.uint8: torch.quint8}
+
+
+def _get(tensors: dict, key: str) -> torch.Tensor:
+    """The tensor stored as ``key`` by :func:`_put`, quantised again when it was."""
+    if key in tensors:
+        return tensors[key]
+    try:
+        ints, scale, zero = (tensors[key + s] for s in (".int", ".scale", ".zero_point"))
+    except KeyError as exc:
+        raise ValueError(f"load_quantized: {key} is missing from the stored tensors.") from exc
+    dtype = _QDTYPES.get(ints.dtype)
+    if dtype is None:
+        raise ValueError(f"load_quantized: {key} holds {ints.dtype}, not int8 values.")
+    if key + ".axis" in tensors:
+        axis = int(tensors[key + ".axis"])
+        shape = [1] * ints.dim()
+        shape[axis] = -1
+        values = (ints.double() - zero.view(shape)) * scale.view(shape)
+        q = torch.quantize_per_channel(values.float(), scale, zero, axis, dtype)
+    else:
+        values = (ints.double() - float(zero)) * float(scale)
+        q = torch.quantize_per_tensor(values.float(), float(scale), int(zero), dtype)
+    if not torch.equal(q.int_repr(), ints):
+        raise ValueError(f"load_quantized: {key} did not quantise back to its stored values.")
+    return q
+
+
+def _check_plan(plan: object) -> dict:
+    def names(value):
+        return isinstance(value, list) and all(isinstance(n, str) for n in value)
+
+    if (not isinstance(plan, dict)
+            or plan.get("method") not in ("dynamic", "static", "weight_only")
+            or not names(plan.get("blocks")) or not names(plan.get("dynamic"))
+            or not names(plan.get("weight_only", []))):
+        raise ValueError("load_quantized: the quantisation plan is malformed (a dict with "
+                         "method 'dynamic', 'static' or 'weight_only' and lists of layer "
+                         "names 'blocks', 'dynamic' and 'weight_only' is expected).")
+    return plan
+
+
+def load_quantized(module: nn.Module, plan: dict, tensors: dict[str, torch.Tensor]
+                   ) -> nn.Module:
+    """The int8 network that ``plan`` and ``tensors`` describe, built on ``module``.
+
+    ``module`` is a float network of the quantised one's class and arguments (its weights
+    do not matter); it is changed into the quantised network's structure (the same blocks
+    and layers quantised, by name) and given the stored int8 weights and scales, so the
+    result computes exactly what the saved network did.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A newly built float network.
+    plan : dict
+        :func:`quantization_plan` of the saved network.
+    tensors : dict of str -> torch.Tensor
+        :func:`quantized_tensors` of the saved network.
+
+    Returns
+    -------
+    torch.nn.Module
+        The quantised network (``module`` itself, or the module that replaced it).
+
+    Raises
+    ------
+    ValueError
+        When the plan does not fit ``module`` (a name it does not have) or a tensor is
+        missing or of the wrong kind.
+    """
+    plan = _check_plan(plan)
+    module.eval()
+    with _quiet():
+        if plan["blocks"]:
+            blocks = _wrap_conv_runs(module)
+            if blocks != plan["blocks"]:
+                raise ValueError(f"load_quantized: the network's convolution blocks {blocks} "
+                                 f"are not the saved ones {plan['blocks']}.")
+            torch.ao.quantization.prepare(module, inplace=True)
+            # No calibration: every scale is overwritten by the stored one below.
+            warnings.filterwarnings("ignore", message=".*must run observer.*")
+            torch.ao.quantization.convert(module, inplace=True)
+        weight_only = plan.get("weight_only", [])
+        layers = dict(module.named_modules())
+        unknown = sorted({*plan["dynamic"], *weight_only} - set(layers))
+        if unknown:
+            raise ValueError(f"load_quantized: the network has no layers {unknown}.")
+        if any(not isinstance(layers[name], _WEIGHT_ONLY_TYPES) for name in weight_only):
+            raise ValueError("load_quantized: a weight-only layer of the plan is not a linear "
+                             "or convolution layer.")
+        _weight_only(module, weight_only)  # its int8 weights are loaded with the float parts
+        module = _dynamic(module, plan["dynamic"])
+    prefixes = []
+    with torch.no_grad(), _quiet():
+        for name, layer in module.named_modules():
+            if not isinstance(layer, _STORED_LAYERS):
+                continue
+            prefixes.append(_key(name, ""))
+            keys = _layer_tensors(layer)
+            values = {key: _get(tensors, _key(name, key)) for key in keys}
+            if isinstance(layer, _QUANTIZED_RNN):
+                layer.set_weight_bias(values)
+                continue
+            layer.set_weight_bias(values["weight"], values.get("bias"))
+            if isinstance(layer, _QUANTIZED_CONV):
+                layer.scale = float(values["scale"])
+                layer.zero_point = int(values["zero_point"])
+    # The quantised layers already hold their stored values; the float parts are loaded
+    # with them (a packed recurrent layer cannot be left out of load_state_dict).
+    state = module.state_dict()
+    rest = {k: v for k, v in tensors.items() if not k.startswith(tuple(prefixes))}
+    missing = sorted(k for k in set(state) - set(rest) if not k.startswith(tuple(prefixes)))
+    unexpected = sorted(set(rest) - set(state))
+    if missing or unexpected:
+        raise ValueError(f"load_quantized: the stored tensors do not fit the network "
+                         f"(missing {missing}, unexpected {unexpected}).")
+    state.update(rest)
+    module.load_state_dict(state)
+    _mark(module, plan)
+    return module.eval()
 
 
 # ----------------------------------------------------------------------------------- prune
@@ -738,7 +1116,7 @@ def prune(estimator, amount: float, *, structured: bool = False, fine_tune=None,
     out = copy.deepcopy(estimator)
     slots = find_networks(out)
     for slot in slots:
-        if any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in slot.module.modules()):
+        if "int8" in getattr(slot.module, "mmlearn_compressed", ""):
             raise ValueError(f"prune: the network at {slot.where} is quantised; prune the "
                              "float model, then quantise it.")
     if structured:

@@ -14,7 +14,12 @@
     trust; it never unpickles.
 ``nets/<i>.safetensors``
     The ``state_dict`` of the ``i``-th net's module, in the safetensors format (a JSON
-    header and raw tensor bytes: nothing in it can run code).
+    header and raw tensor bytes: nothing in it can run code). A network quantised by
+    :func:`mmlearn.compress.quantize` is stored as its int8 weights (integer tensors and
+    their scales, :func:`mmlearn.compress.quantized_tensors`) and its description adds
+    the quantisation plan (JSON: which layers are int8), from which :func:`load`
+    rebuilds the same int8 network on the float one
+    (:func:`mmlearn.compress.load_quantized`).
 
 :func:`load` checks the archive, reads the skeleton with skops against mmlearn's list of
 trusted types (:func:`trusted_types`) plus the caller's ``trusted``, rebuilds each net from
@@ -319,10 +324,16 @@ def _module_spec(owner: object, attr: str, module: object) -> _BareModule | None
 
 def _describe_net(net: object, where: int) -> dict:
     """What rebuilding ``net`` needs, in plain values and classes (no instances)."""
+    from mmlearn.compress import quantization_plan
+
+    # A quantised network is its float class and arguments plus the plan that turns
+    # them into its int8 structure (stored as JSON), and its int8 weights.
+    plan = quantization_plan(net.module_)
+    extra = {} if plan is None else {"quantization": json.dumps(plan)}
     compressed = getattr(net.module_, "mmlearn_compressed", None)
-    if compressed is not None:
-        # Its class and arguments describe the float, full-width network: loading would
-        # not fit the int8 or shrunk weights.
+    if compressed is not None and plan is None:
+        # Its class and arguments describe the full-width network: loading would not fit
+        # the shrunk weights.
         raise TypeError(
             f"mmlearn.io.save: net {where} was compressed by mmlearn.compress ({compressed}); "
             "save the uncompressed model and compress it again after loading, or save "
@@ -332,7 +343,7 @@ def _describe_net(net: object, where: int) -> dict:
         module = net.module_
         device = next(iter(module.parameters()), torch.empty(0)).device
         return {"kind": "module", "module": net.module_class, "module_kwargs": net.kwargs,
-                "device": str(device), "training": bool(module.training)}
+                "device": str(device), "training": bool(module.training), **extra}
     params = net.get_params(deep=False)
     module = params["module"]
     if not isinstance(module, type):
@@ -361,6 +372,7 @@ def _describe_net(net: object, where: int) -> dict:
         "training": bool(net.module_.training),
         # The per-epoch records (losses, durations) users read from ``net_.history``.
         "history": json.dumps(list(net.history), default=_json_default),
+        **extra,
     }
 
 
@@ -375,10 +387,14 @@ def _json_default(value: object) -> object:
 def _state_bytes(net: object) -> bytes:
     from safetensors.torch import save as save_tensors
 
+    from mmlearn.compress import quantization_plan, quantized_tensors
+
+    # A quantised network's int8 weights become plain integer tensors and scales.
+    source = (net.module_.state_dict() if quantization_plan(net.module_) is None
+              else quantized_tensors(net.module_))
     # Copies on CPU: safetensors refuses tensors that share memory, and the file must not
     # depend on the saving device.
-    state = {k: v.detach().to("cpu").contiguous().clone()
-             for k, v in net.module_.state_dict().items()}
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in source.items()}
     return save_tensors(state, metadata={"format": FORMAT})
 
 
@@ -463,7 +479,8 @@ def _check_spec(spec: object, where: str) -> None:
           and is_sub(spec.get("module"), torch.nn.Module)
           and isinstance(spec.get("module_kwargs"), dict)
           and isinstance(spec.get("training"), bool)
-          and isinstance(spec.get("device"), str))
+          and isinstance(spec.get("device"), str)
+          and isinstance(spec.get("quantization", ""), str))
     if ok and spec["kind"] == "net":
         ok = (is_sub(spec.get("net_class"), NeuralNet)
               and is_sub(spec.get("criterion"), torch.nn.Module)
@@ -476,12 +493,24 @@ def _check_spec(spec: object, where: str) -> None:
         )
 
 
+def _load_weights(module: torch.nn.Module, spec: dict, state: dict) -> torch.nn.Module:
+    """``module`` with the saved weights; a quantised network is rebuilt from its plan."""
+    if "quantization" not in spec:
+        module.load_state_dict(state)
+        return module
+    from mmlearn.compress import load_quantized
+
+    try:
+        return load_quantized(module, json.loads(spec["quantization"]), state)
+    except ValueError as exc:  # json's errors are ValueErrors too
+        raise UnsafeModelFileError(f"a quantised network cannot be rebuilt: {exc}") from exc
+
+
 def _rebuild_net(spec: dict, state: dict, device: str | None) -> object:
     from skorch.history import History
 
     if spec["kind"] == "module":
-        module = spec["module"](**spec["module_kwargs"])
-        module.load_state_dict(state)
+        module = _load_weights(spec["module"](**spec["module_kwargs"]), spec, state)
         module.train(spec["training"])
         return _BareModule(module.to(_target_device(spec["device"], device)), spec["module"],
                            spec["module_kwargs"])
@@ -498,7 +527,7 @@ def _rebuild_net(spec: dict, state: dict, device: str | None) -> object:
         **{f"module__{k}": v for k, v in spec["module_kwargs"].items()},
     )
     net.initialize()
-    net.module_.load_state_dict(state)
+    net.module_ = _load_weights(net.module_, spec, state)
     net.module_.train(spec["training"])
     net.history_ = History(json.loads(spec["history"]))
     return net

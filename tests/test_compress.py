@@ -1,10 +1,14 @@
 """mmlearn.compress: int8 quantisation and pruning of fitted networks, on real subsets."""
 
+import copy
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -12,14 +16,18 @@ from sklearn.preprocessing import StandardScaler
 
 from mmlearn.compress import (
     QuantizedBlock,
+    WeightOnlyInt8,
     find_networks,
+    load_quantized,
     network_bytes,
     network_inputs,
     prune,
+    quantization_plan,
     quantize,
+    quantized_tensors,
     sparsity,
 )
-from mmlearn.encoders import ImageCNNEncoder, TextRNNEncoder
+from mmlearn.encoders import ImageCNNEncoder, TextAttentionEncoder, TextRNNEncoder
 from mmlearn.heads import MLPHead
 
 
@@ -37,7 +45,7 @@ def text_encoder(emoji):
 
 def test_dynamic_quantization_keeps_the_api_and_shrinks_the_network(text_encoder, emoji):
     names = emoji.data["name"][300:400]
-    small = quantize(text_encoder)
+    small = quantize(text_encoder, min_width=0)
     assert type(small) is TextRNNEncoder
     assert isinstance(small.net_.module_.rnn, torch.ao.nn.quantized.dynamic.GRU)
     # The original is untouched.
@@ -69,7 +77,7 @@ def test_quantize_reaches_the_networks_inside_a_pipeline(av_small):
     pipe = make_pipeline(ImageCNNEncoder(max_epochs=1, random_state=0),
                          MLPHead(max_epochs=2, random_state=0)).fit(X["image"], y)
     assert len(find_networks(pipe)) == 2
-    small = quantize(pipe, method="static", calibration=X["image"])
+    small = quantize(pipe, method="static", calibration=X["image"], min_width=0)
     assert isinstance(small[0].net_.module_.features, QuantizedBlock)
     assert isinstance(small[1].net_.module_.out, torch.ao.nn.quantized.dynamic.Linear)
     assert small.predict_proba(X["image"][:5]).shape == (5, 10)
@@ -89,6 +97,73 @@ def test_quantize_bad_input(image_encoder, text_encoder, av_small):
         quantize(text_encoder, method="static", calibration=["red apple", "cat"])
     with pytest.raises(ValueError, match="method must be one of"):
         quantize(image_encoder, method="int4")
+    with pytest.raises(ValueError, match="min_width must be a non-negative int"):
+        quantize(text_encoder, min_width=-1)
+    with pytest.raises(ValueError, match="is already quantised; quantise the float model"):
+        quantize(quantize(text_encoder, min_width=0))
+
+
+def test_narrow_layers_stay_float(text_encoder, emoji):
+    # At the default min_width every layer of the 64-unit encoder is too narrow for int8
+    # to pay: nothing changes, and the user is told.
+    with pytest.warns(UserWarning, match="no layer of TextRNNEncoder was quantised"):
+        same = quantize(text_encoder)
+    assert type(same.net_.module_.rnn) is torch.nn.GRU
+    assert quantization_plan(same.net_.module_) is None
+    # A threshold between the widths: the recurrent and embedding layers (64 wide) are
+    # quantised, the classifier (64 -> 8 classes) stays float.
+    n_classes = len(text_encoder.classes_)
+    assert n_classes < 64
+    small = quantize(text_encoder, min_width=n_classes + 1)
+    module = small.net_.module_
+    assert quantization_plan(module)["dynamic"] == ["rnn", "embedding.0"]
+    assert type(module.classifier) is torch.nn.Linear
+    assert isinstance(module.rnn, torch.ao.nn.quantized.dynamic.GRU)
+
+
+def test_transformer_layers_keep_float_linears(emoji):
+    # A Transformer layer reads its linear weights as tensors, which dynamic int8 layers
+    # are not; weight-only int8 layers give them the expanded float weight.
+    names, y = emoji.data["name"][:200], emoji.target[:200]
+    encoder = TextAttentionEncoder(max_epochs=1, min_df=1, random_state=0).fit(names, y)
+    module = encoder.net_.module_
+    inside = [n for n, m in module.named_modules()
+              if isinstance(m, torch.nn.Linear) and ".linear" in n]
+    assert inside  # the Transformer layer's feed-forward linears exist
+    small = quantize(encoder, min_width=0)
+    assert not set(inside) & set(quantization_plan(small.net_.module_)["dynamic"])
+    light = quantize(encoder, method="weight_only")
+    for model in (small, light):
+        assert np.corrcoef(model.transform(names).ravel(),
+                           encoder.transform(names).ravel())[0, 1] > 0.99
+
+
+def test_weight_only_int8_of_a_conv_encoder(image_encoder, av_digits):
+    held = av_digits.data["image"][1000:1200]
+    small = quantize(image_encoder, method="weight_only")  # no calibration needed
+    module = small.net_.module_
+    assert isinstance(module.features[0], WeightOnlyInt8)
+    assert module.features[0].weight_int8.dtype == torch.int8
+    assert isinstance(module.classifier, WeightOnlyInt8)
+    assert np.mean(small.predict(held) == image_encoder.predict(held)) > 0.95
+    assert network_bytes(small) < 0.4 * network_bytes(image_encoder)
+    restored = pickle.loads(pickle.dumps(small))
+    np.testing.assert_array_equal(restored.transform(held), small.transform(held))
+    with pytest.raises(ValueError, match="is quantised; prune the float model"):
+        prune(small, 0.3)
+
+
+class _EmbeddingOnly(BaseEstimator):
+    """A fitted estimator whose only network has no linear or convolution layer."""
+
+    def fit(self, X=None, y=None):
+        self.module_ = torch.nn.Embedding(3, 2)
+        return self
+
+
+def test_weight_only_needs_a_linear_or_conv_layer():
+    with pytest.raises(ValueError, match="_EmbeddingOnly has no linear or convolution layer"):
+        quantize(_EmbeddingOnly().fit(), method="weight_only")
 
 
 def test_unstructured_pruning_and_fine_tune(image_encoder, av_small):
@@ -135,12 +210,54 @@ def test_network_inputs_are_the_converted_rows(image_encoder, av_digits):
     assert list(inputs[0]) == ["x"] and inputs[0]["x"].shape == (7, 1, 8, 8)
 
 
-def test_saving_compressed_models(image_encoder, tmp_path):
+def test_quantized_models_round_trip_through_the_secure_format(image_encoder, emoji,
+                                                              av_digits, tmp_path):
     from mmlearn import io as mio
 
-    # Same shapes: the secure format holds it (loading is test_io's, and slow to import).
+    names = emoji.data["name"][:300]
+    text = TextRNNEncoder("lstm", max_epochs=1, min_df=1, random_state=0).fit(
+        names, emoji.target[:300])
+    images = av_digits.data["image"][:200]
+    for model, X in ((quantize(text, min_width=0), names),
+                     (quantize(image_encoder, method="static", calibration=images,
+                               min_width=0), images)):
+        path = tmp_path / "small.mmlearn"
+        mio.save(model, path)
+        with zipfile.ZipFile(path) as archive:
+            weights = safetensors.torch.load(archive.read("nets/0.safetensors"))
+        assert any(v.dtype == torch.int8 for v in weights.values())  # int8 on disk
+        loaded = mio.load(path)
+        np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+        assert quantization_plan(loaded.net_.module_) == quantization_plan(model.net_.module_)
+    # Weight-only int8 stores int8 weights as plain buffers.
+    small = quantize(image_encoder, method="weight_only")
+    mio.save(small, tmp_path / "weights.mmlearn")
+    np.testing.assert_array_equal(mio.load(tmp_path / "weights.mmlearn").transform(images),
+                                  small.transform(images))
+    # Same shapes: the unstructured-pruned network saves as a float one.
     mio.save(prune(image_encoder, 0.5), tmp_path / "pruned.mmlearn")
     assert (tmp_path / "pruned.mmlearn").stat().st_size > 0
-    for compressed in (quantize(image_encoder), prune(image_encoder, 0.5, structured=True)):
+    # Structured pruning shrinks layers below what the float class and arguments build.
+    thin = prune(image_encoder, 0.5, structured=True)
+    for model in (thin, quantize(thin, method="static", calibration=images)):
         with pytest.raises(TypeError, match="compressed by mmlearn.compress"):
-            mio.save(compressed, tmp_path / "small.mmlearn")
+            mio.save(model, tmp_path / "thin.mmlearn")
+
+
+def test_load_quantized_refuses_a_plan_that_does_not_fit(image_encoder):
+    small = quantize(image_encoder, min_width=0)
+    module = small.net_.module_
+    tensors = quantized_tensors(module)
+    assert tensors["classifier.weight.int"].dtype == torch.int8
+
+    def fresh():
+        return copy.deepcopy(image_encoder.net_.module_)
+
+    with pytest.raises(ValueError, match="plan is malformed"):
+        load_quantized(fresh(), {"method": "dynamic", "blocks": [], "dynamic": "all"}, tensors)
+    with pytest.raises(ValueError, match="has no layers"):
+        load_quantized(fresh(), {"method": "dynamic", "blocks": [], "dynamic": ["nope"]},
+                       tensors)
+    del tensors["classifier.weight.scale"]
+    with pytest.raises(ValueError, match="classifier.weight is missing"):
+        load_quantized(fresh(), quantization_plan(module), tensors)
