@@ -32,7 +32,7 @@ not. The last line gives the int8 / fp32 throughput ratios.
     python benchmarks/quantize_throughput.py profile
 """
 
-import sys
+import argparse
 import warnings
 
 import numpy as np
@@ -323,5 +323,11 @@ def profile_section(emoji) -> None:
                 f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in events[:6]))
 
 
+SECTIONS = ("layers", "text", "image", "av", "pretrained", "profile")
+
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["layers", "text", "image", "av"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="*", choices=SECTIONS,
+                        default=["layers", "text", "image", "av"],
+                        help="sections to run (default: layers text image av)")
+    main(parser.parse_args().sections)
