@@ -93,6 +93,12 @@ SPECTROGRAM_OF_BLOBS = (
     "0.83 training accuracy"
 )
 
+BATCH_ROUNDING = (
+    "the pretrained backbone's convolutions round a row's features differently with the "
+    "batch's size (about 1e-6 absolute, float32); the check's rtol=1e-4 catches it on "
+    "near-zero features of three distinct spectrogram channels"
+)
+
 
 OUT_OF_FOLD = ("fit_transform returns out-of-fold scores (each row scored by estimators that "
                "never saw it), which differ from fit(X).transform(X)'s in-sample scores by "
@@ -165,6 +171,7 @@ def _expected_failed_checks(estimator):
             "check_n_features_in_after_fitting": VARIABLE_WIDTH,
             "check_transformer_general": VARIABLE_WIDTH,
             "check_transformer_general(readonly_memmap=True)": VARIABLE_WIDTH,
+            "check_methods_subset_invariance": BATCH_ROUNDING,
         }
     if isinstance(estimator, LateFusion):
         return LATE_FUSION_FAILURES

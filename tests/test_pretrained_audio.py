@@ -17,6 +17,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from mmlearn import set_sample_rate
 from mmlearn.datasets import load_spoken_digits
 from mmlearn.encoders import PretrainedAudioEncoder
 from mmlearn.encoders import pretrained_audio as A
@@ -89,13 +90,31 @@ def test_frozen_fit_needs_no_y_and_trains_nothing(frozen, digits):
 
 
 def test_spectrogram_image(frozen, digits):
-    batch = torch.from_numpy(frozen.input_.convert(as_cells(digits[0], kind="audio")))
-    images = frozen.module_.image(batch)
-    assert images.shape == (40, 1, SMALL, SMALL)
-    assert float(images.min()) >= 0 and float(images.max()) <= 1
-    # Padded frames are black: the shortest clip's image ends in a black band.
-    shortest = int(batch[:, 0].sum(dim=1).argmin())
-    assert float(images[shortest, 0, :, -1].max()) == 0.0
+    import librosa
+
+    from mmlearn._nn.logmel import log_mel_spectrograms
+
+    X, _ = digits
+    cells = as_cells(X, kind="audio")
+    batch = frozen.input_.convert(cells)
+    assert batch.shape == (40, 3, 64, SMALL) and batch.dtype == np.float32
+    assert batch.min() >= 0 and batch.max() <= 1
+    # Channels: log-mel (80 dB below the clip's loudest bin span [0, 1]), its delta and
+    # delta-delta as librosa computes them, low frequencies at the bottom, stretched in time.
+    spec = log_mel_spectrograms([X["audio"].iloc[0]], sample_rate=RATE, n_fft=512,
+                                hop_length=128, n_mels=64)[0]
+    slope = librosa.feature.delta(spec, width=9, mode="nearest")
+    expected = np.clip(np.stack([spec / 80 + 1, slope / 20 + 0.5,
+                                 librosa.feature.delta(slope, width=9, mode="nearest") / 10
+                                 + 0.5]), 0, 1)[:, ::-1]
+    image = torch.nn.functional.interpolate(torch.from_numpy(expected.copy())[None],
+                                            size=(64, SMALL), mode="bilinear")[0]
+    np.testing.assert_allclose(batch[0], image.numpy(), atol=1e-5)
+    # A clip's image depends on that clip alone: not on its batch, nor on its gain.
+    louder = set_sample_rate(pd.Series([10 * X["audio"].iloc[3]], name="audio"), RATE)
+    np.testing.assert_allclose(frozen.input_.convert(as_cells(louder, kind="audio"))[0],
+                               batch[3], atol=1e-4)
+    assert frozen.module_.image(torch.from_numpy(batch)).shape == (40, 3, SMALL, SMALL)
 
 
 def test_missing_cells_and_pickle(frozen, digits):
@@ -132,6 +151,99 @@ def test_early_fusion(frozen, digits):
                      ("head", LogisticRegression(max_iter=1000))]).fit(X, y)
     assert pipe.score(X, y) > 0.9
     assert pipe[0].get_feature_names_out()[0] == "audio__pretrainedaudioencoder0"
+
+
+# ------------------------------------------------------------------ embedding cache
+@pytest.fixture
+def backbone_rows(monkeypatch):
+    """Counts the clips the frozen spectrogram backbone embeds."""
+    counted = []
+    embed = A.SpectrogramImageNet.embed
+
+    def counting(self, x):
+        counted.append(len(x))
+        return embed(self, x)
+
+    monkeypatch.setattr(A.SpectrogramImageNet, "embed", counting)
+    return counted
+
+
+def test_cache_scores_identical_and_each_clip_embedded_once(digits, tmp_path, backbone_rows):
+    require_shipped()
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from mmlearn.encoders._embedding_cache import SUBFOLDER
+
+    X, y = digits[0].iloc[::2], digits[1][::2]  # 2 clips of each digit
+    heads = [LogisticRegression(max_iter=1000), KNeighborsClassifier(1)]
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    results = {}
+    for memory in (None, tmp_path):
+        backbone_rows.clear()
+        pipe = Pipeline([("encoder", PretrainedAudioEncoder(size=SMALL, memory=memory)),
+                         ("head", heads[0])])
+        grid = GridSearchCV(pipe, {"head": heads}, cv=cv).fit(X, y)
+        results[memory is None] = grid.cv_results_, sum(backbone_rows)
+    (uncached, uncached_rows), (cached, cached_rows) = results[True], results[False]
+    for key in ["mean_test_score", *(f"split{k}_test_score" for k in range(2))]:
+        np.testing.assert_array_equal(cached[key], uncached[key])
+    assert uncached_rows == 2 * 2 * len(X) + len(X)
+    assert cached_rows == len(X) == len(list((tmp_path / SUBFOLDER).rglob("*.npy")))
+    # Another spectrogram (or rate, or size) is another preprocessing: new entries.
+    backbone_rows.clear()
+    again = PretrainedAudioEncoder(size=SMALL, memory=tmp_path).fit(X[:5])
+    # (Computed in another batch: equal up to the kernels' rounding.)
+    np.testing.assert_allclose(again.transform(X[:5]), PretrainedAudioEncoder(
+        size=SMALL).fit(X[:5]).transform(X[:5]), rtol=1e-4, atol=1e-5)
+    assert sum(backbone_rows) == 5  # the uncached encoder's 5; the cached one read them
+    PretrainedAudioEncoder(size=SMALL, n_mels=32, memory=tmp_path).fit_transform(X[:5])
+    assert len(list((tmp_path / SUBFOLDER).rglob("*.npy"))) == len(X) + 5
+
+
+def test_cache_of_a_transformers_directory(wav2vec2, digits, tmp_path):
+    X = digits[0].iloc[:6]
+    plain = PretrainedAudioEncoder(wav2vec2).fit(X).transform(X)
+    cached = PretrainedAudioEncoder(wav2vec2, memory=tmp_path).fit(X)
+    np.testing.assert_array_equal(cached.transform(X), plain)
+    np.testing.assert_array_equal(cached.transform(X), plain)  # read back from the folder
+
+
+def test_memory_folder_that_is_not_writable(tmp_path):
+    from mmlearn.encoders._embedding_cache import SUBFOLDER
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    clips = pd.DataFrame({"speech": [np.zeros(800)]})
+    for memory in (blocker, blocker / "below"):
+        with pytest.raises(ValueError, match=rf"memory=.*{SUBFOLDER}/[0-9a-f]+' is not writable"):
+            PretrainedAudioEncoder(sample_rate=RATE, size=SMALL, memory=memory).fit(clips)
+    with pytest.raises(ValueError, match="memory"):
+        PretrainedAudioEncoder(sample_rate=RATE, memory=3).fit(clips)
+
+
+# -------------------------------------------------------------------- class weights
+def test_class_weight_when_fine_tuned(digits):
+    require_shipped()
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = digits
+    rows = np.flatnonzero(y < 3)[:-2]  # classes of 4, 4 and 2 clips
+    X, y = X.iloc[rows], y[rows]
+    params = dict(size=SMALL, trainable_layers=1, max_epochs=2, lr=1e-2,
+                  validation_fraction=None, random_state=0)
+    balanced = PretrainedAudioEncoder(class_weight="balanced", **params).fit(X, y)
+    weighted = PretrainedAudioEncoder(**params).fit(
+        X, y, sample_weight=compute_sample_weight("balanced", y))
+    plain = PretrainedAudioEncoder(**params).fit(X, y)
+    # "balanced" is the loss of the equivalent row weights, and not the unweighted one.
+    np.testing.assert_allclose(balanced.transform(X), weighted.transform(X), atol=1e-5)
+    assert not np.allclose(balanced.transform(X), plain.transform(X), atol=1e-5)
+    as_dict = PretrainedAudioEncoder(class_weight={2: 2.0}, **params).fit(X, y)
+    np.testing.assert_allclose(as_dict.transform(X), PretrainedAudioEncoder(**params).fit(
+        X, y, sample_weight=np.where(y == 2, 2.0, 1.0)).transform(X), atol=1e-5)
+    with pytest.raises(ValueError, match=r"class_weight names label\(s\) \[7\] that are not in y"):
+        PretrainedAudioEncoder(class_weight={7: 2.0}, **params).fit(X, y)
 
 
 # --------------------------------------------------------------------- transformers route

