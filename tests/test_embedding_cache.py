@@ -192,3 +192,29 @@ def test_damaged_entry_and_uncacheable_cells(tmp_path):
     text = EmbeddingCache.from_memory(tmp_path, {"model": "t"}, kind="text")
     assert text.keys(["a cat"]) == text.keys(["a cat"]) != text.keys(["a dog"])
     assert cache.keys(["no/such/file.png"]) == [None]
+
+
+def test_interrupted_run_keeps_the_chunks_it_computed(tmp_path, monkeypatch):
+    """A run stopped part-way (a killed job) leaves its finished chunks behind."""
+    import mmlearn.encoders._embedding_cache as C
+
+    monkeypatch.setattr(C, "CHUNK_ROWS", 4)
+    cells = [np.full(3, float(i)) for i in range(10)]
+    cache = EmbeddingCache.from_memory(tmp_path, {"model": "sum"}, kind="image")
+    done = []
+
+    def dies_on_third_chunk(rows):
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(rows.tolist())
+        return _rows_sum(cells)(rows)
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.embed(cells, dies_on_third_chunk, width=8)
+    assert done == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert len(entries(tmp_path)) == 8
+    rerun = []
+    out = cache.embed(cells, lambda rows: rerun.append(rows.tolist()) or _rows_sum(cells)(rows),
+                      width=8)
+    assert rerun == [[8, 9]]
+    np.testing.assert_array_equal(out[:, 0], [3.0 * i for i in range(10)])

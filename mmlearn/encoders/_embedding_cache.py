@@ -66,6 +66,10 @@ __all__ = ["EmbeddingCache", "cache_folder", "directory_digest", "file_digest"]
 # Bumped when the layout or the cell hashing changes, so that old entries are not read.
 FORMAT = 1
 SUBFOLDER = "mmlearn_embeddings"
+# Rows embedded per ``compute`` call, each chunk stored before the next is computed: a run
+# stopped part-way (a killed job, a Ctrl-C after an hour of embedding) keeps what it did,
+# while a chunk is still large enough that the per-call setup does not show.
+CHUNK_ROWS = 512
 _CHUNK = 1 << 20
 
 
@@ -231,8 +235,9 @@ class EmbeddingCache:
         """The ``(len(cells), width)`` float32 embeddings of ``cells``.
 
         Rows found in the folder are read; the others (each distinct content once) are
-        computed in one call ``compute(rows)`` (``rows``: sorted positions in ``cells``;
-        returns one row of ``width`` per position) and stored.
+        computed by calls ``compute(rows)`` (``rows``: sorted positions in ``cells``, at
+        most :data:`CHUNK_ROWS` of them; returns one row of ``width`` per position), and
+        each chunk is stored as soon as it is computed.
         """
         keys = self.keys(cells)
         out = np.empty((len(cells), width), dtype=np.float32)
@@ -249,17 +254,18 @@ class EmbeddingCache:
                     todo[key] = [row]
                 else:
                     out[row] = value
-        rows = np.array(sorted([group[0] for group in todo.values()] + uncached),
-                        dtype=np.int64)
-        if len(rows):
-            values = np.asarray(compute(rows), dtype=np.float32)
-            by_row = dict(zip(rows.tolist(), values, strict=True))
-            for key, group in todo.items():
-                value = by_row[group[0]]
-                out[group] = value
-                self._store(key, value)
-            for row in uncached:
-                out[row] = by_row[row]
+        groups = {group[0]: (key, group) for key, group in todo.items()}
+        rows = np.array(sorted(list(groups) + uncached), dtype=np.int64)
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start:start + CHUNK_ROWS]
+            values = np.asarray(compute(chunk), dtype=np.float32)
+            for row, value in zip(chunk.tolist(), values, strict=True):
+                if row in groups:
+                    key, group = groups[row]
+                    out[group] = value
+                    self._store(key, value)
+                else:
+                    out[row] = value
         return out
 
     def _store(self, key: str, value: np.ndarray) -> None:
