@@ -2,13 +2,22 @@
 
 The grid: ``EarlyFusion(ImageCNNEncoder(width=w))`` for 2 widths x 3 heads (logistic
 regression, KNN, SVC) x 5 folds of AV-digits images, through ``GridSearchCV``: 30 fits.
+Both searches run the same grid on the same folds, on the same machine.
 
-1. ``n_jobs=1`` in this process, torch with one thread, the share each worker gets on a
-   2-core machine (so the ratio is the engine's parallel efficiency, not torch's threads).
-2. The same search under ``joblib.parallel_config(backend="dask")`` on a
-   ``LocalCluster(n_workers=2, threads_per_worker=1)`` (started, checked and thread-limited
-   by ``mmlearn.bench.cluster.open_cluster`` before the clock starts, and warmed up by one
-   untimed task per worker, so that importing torch in the workers is not counted).
+0. Start-up, untimed in the ratio and printed apart: this process and the workers import
+   what a first fit imports (``mmlearn.bench.cluster.warm_up_process``: mmlearn's
+   estimators, torch's training code), so that neither side's timed run pays for it; the
+   cluster is started, checked, thread-limited and warmed by
+   ``mmlearn.bench.cluster.open_cluster``.
+1. ``n_jobs=1`` in this process, torch with one thread: the share each worker gets on a
+   2-core machine, so that the ratio is the engine's parallel efficiency, not torch's
+   threads. ``n_jobs=1`` with torch on both cores is measured too and printed before.
+2. The same search under ``mmlearn.bench.cluster.joblib_backend`` (joblib's Dask backend,
+   each task's nested joblib calls kept in its worker) on a
+   ``LocalCluster(n_workers=2, threads_per_worker=1)``. Printed with it: the tasks' own
+   compute seconds (GridSearchCV's fit and score times, summed) on each side, and how
+   busy the two workers were (compute seconds / (2 x wall time)): what the ratio loses to
+   slower tasks on busy cores versus idle workers.
 3. The engine's overhead per task: the grid's fits submitted straight to the cluster, two at
    a time (one per worker, so no task waits for a free worker), each recording its own
    compute time; overhead = round trip seen by the client - compute time in the worker
@@ -39,7 +48,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from mmlearn.bench.cluster import joblib_backend, open_cluster
+from mmlearn.bench.cluster import joblib_backend, open_cluster, warm_up_process
 from mmlearn.datasets import load_av_digits
 from mmlearn.encoders import ImageCNNEncoder
 from mmlearn.fusion import EarlyFusion
@@ -96,6 +105,18 @@ def engine_overhead(client, search, X, y) -> tuple[list[float], list[float]]:
     return overhead, compute
 
 
+def task_seconds(search) -> float:
+    """The search's fits and scores, summed over candidates and folds, as it measured them."""
+    results, folds = search.cv_results_, search.n_splits_
+    return float(np.sum(results["mean_fit_time"] + results["mean_score_time"]) * folds)
+
+
+def fit_timed(search, X, y) -> float:
+    start = time.perf_counter()
+    search.fit(X, y)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -106,24 +127,31 @@ def main() -> None:
     epochs, folds = (1, 2) if args.quick else (8, 5)
     if args.quick:
         X, y = X.iloc[:300], y[:300]
+    fits = len(ParameterGrid(make_search(epochs=1, folds=2).param_grid)) * folds
 
+    print(f"start-up (not in the ratio): this process's first-fit imports "
+          f"{warm_up_process():.1f} s")
+    torch.set_num_threads(2)
+    t_threaded = fit_timed(make_search(epochs=epochs, folds=folds), X, y)
     torch.set_num_threads(1)
     local = make_search(epochs=epochs, folds=folds)
-    start = time.perf_counter()
-    local.fit(X, y)
-    t_local = time.perf_counter() - start
-    print(f"n_jobs=1 (torch 1 thread): {t_local:7.1f} s, "
-          f"{len(local.cv_results_['params']) * folds} fits")
+    t_local = fit_timed(local, X, y)
 
+    start = time.perf_counter()
     with open_cluster("local:2", threads=1) as client, joblib_backend(client):
-        client.run(lambda: __import__("mmlearn.encoders.image_cnn") and None)  # imports
+        print(f"start-up (not in the ratio): 2-worker LocalCluster started, checked and "
+              f"warmed up in {time.perf_counter() - start:.1f} s")
         remote = make_search(epochs=epochs, folds=folds).set_params(n_jobs=-1)
-        start = time.perf_counter()
-        remote.fit(X, y)
-        t_remote = time.perf_counter() - start
-        print(f"2-worker LocalCluster:     {t_remote:7.1f} s")
+        t_remote = fit_timed(remote, X, y)
         overhead, compute = engine_overhead(client, remote, X, y)
 
+    print(f"n_jobs=1, torch 2 threads: {t_threaded:7.1f} s, {fits} fits "
+          f"(speed-up of the cluster over it: {t_threaded / t_remote:.2f})")
+    print(f"n_jobs=1, torch 1 thread:  {t_local:7.1f} s; its tasks' compute "
+          f"{task_seconds(local):.1f} s")
+    busy = task_seconds(remote) / (2 * t_remote)
+    print(f"2-worker LocalCluster:     {t_remote:7.1f} s; its tasks' compute "
+          f"{task_seconds(remote):.1f} s, workers busy {100 * busy:.0f} % of the time")
     keys = [k for k in local.cv_results_ if k.endswith("test_score")]
     equal = all(np.array_equal(local.cv_results_[k], remote.cv_results_[k]) for k in keys)
     print(f"scores equal to n_jobs=1 (split, mean, std and rank of the test score): {equal}")
@@ -131,7 +159,7 @@ def main() -> None:
     print(f"median task {median_task:.2f} s; engine overhead per task (submit to start, "
           f"result back): median {statistics.median(overhead) * 1000:.0f} ms = "
           f"{100 * statistics.median(overhead) / median_task:.1f} % of the median task")
-    print(f"dask 2-worker speed-up over n_jobs=1: {t_local / t_remote:.2f}")
+    print(f"dask 2-worker speed-up over n_jobs=1 (torch 1 thread): {t_local / t_remote:.2f}")
 
 
 if __name__ == "__main__":

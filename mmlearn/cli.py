@@ -125,6 +125,9 @@ def _add_bench(commands) -> None:
                      help="run the evaluations on a Dask cluster: tcp://HOST:PORT of its "
                           "scheduler, or local[:N] to start N local workers (not with "
                           "--n-jobs; see docs/cluster.md)")
+    run.add_argument("--backend", choices=("dask", "ray"), default="dask",
+                     help="the engine behind --scheduler: dask (default) or ray (its "
+                          "address ray://HOST:PORT or HOST:PORT, or local[:N] CPUs)")
     run.add_argument("--cache-dir", type=Path, metavar="DIR",
                      help="make the encoder cache in DIR (on a cluster: a folder every "
                           "worker mounts at the same path; default: a temporary folder)")
@@ -201,6 +204,9 @@ def _bench(args, parser) -> int:
     from mmlearn.bench.predict import check_model_path
     from mmlearn.bench.report import check_output_folder, describe_ranking
 
+    if args.backend != "dask" and not args.scheduler:
+        parser.error(f"--backend {args.backend} needs --scheduler (its address, or "
+                     "local[:N])")
     if args.scheduler and args.n_jobs is not None:
         parser.error("--n-jobs and --scheduler together: with --scheduler the cluster's "
                      "workers run the evaluations, one per worker thread; drop --n-jobs")
@@ -236,7 +242,7 @@ def _bench(args, parser) -> int:
             parser.error(f"unknown --{axis} {', '.join(unknown)}; "
                          f"choose from {', '.join(registry)}")
     try:
-        with on_cluster(args.scheduler):
+        with on_cluster(args.scheduler, backend=args.backend):
             results = run_benchmark(
                 data, families=args.families, fusions=args.fusions, heads=args.heads,
                 cv=args.cv, seed=args.seed, groups=True if args.groups else None,

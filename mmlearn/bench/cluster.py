@@ -13,12 +13,15 @@ and this module only adds what a user would otherwise have to get right by hand:
   client (a fitted estimator pickled on one side must mean the same on the other);
 - :func:`limit_worker_threads`: each worker's torch and BLAS thread pools get its share of
   its machine's cores, so that the workers of one machine do not oversubscribe it;
-- :func:`joblib_backend`: the ``joblib.parallel_config(backend="dask")`` block;
+- :func:`warm_up_workers`: every worker imports what a first fit imports, before the run;
+- :func:`joblib_backend`: the ``joblib.parallel_config(backend="dask")`` block, with
+  :class:`~mmlearn.bench.dask_backend.OneProcessPerTask` (each task's nested joblib calls
+  stay in its worker; a task the engine gave up on raises instead of hanging);
 - :func:`check_shared_folder`: whether a cache folder is one folder for every worker;
 - :func:`cluster_errors`: the engine's failures (a worker that died too often, a lost
   scheduler) as one :class:`ClusterError` that says what happened.
 
-See ``docs/cluster.md``.
+Ray: :mod:`mmlearn.bench.ray_backend`. See ``docs/cluster.md``.
 """
 
 from __future__ import annotations
@@ -38,12 +41,15 @@ __all__ = [
     "check_shared_folder",
     "check_versions",
     "cluster_errors",
+    "compare_versions",
     "connect",
     "joblib_backend",
     "limit_worker_threads",
     "open_cluster",
     "parse_scheduler",
     "start_local",
+    "warm_up_process",
+    "warm_up_workers",
 ]
 
 # Packages whose versions must be identical on the client and every worker: the client
@@ -199,9 +205,9 @@ def start_local(n_workers: int | None = None, *, threads_per_worker: int = 1):
 
 
 @contextmanager
-def open_cluster(scheduler: str, *, timeout: float = 10.0,
-                 threads: int | None = None) -> Iterator[object]:
-    """A ready client for ``scheduler``: connected, versions checked, threads limited.
+def open_cluster(scheduler: str, *, timeout: float = 10.0, threads: int | None = None,
+                 warm_up: bool = True) -> Iterator[object]:
+    """A ready client for ``scheduler``: connected, checked, threads limited, warmed up.
 
     ``"local[:N]"`` starts a ``LocalCluster`` for the block and closes it afterwards; an
     address connects to an existing scheduler and leaves it running.
@@ -215,6 +221,9 @@ def open_cluster(scheduler: str, *, timeout: float = 10.0,
     threads : int, default=None
         torch/BLAS threads per worker task slot; None: its share of its machine's cores
         (see :func:`limit_worker_threads`).
+    warm_up : bool, default=True
+        Import mmlearn and torch's training code in every worker before the block
+        (:func:`warm_up_workers`), so that no worker's first task pays for it.
 
     Yields
     ------
@@ -240,6 +249,8 @@ def open_cluster(scheduler: str, *, timeout: float = 10.0,
     try:
         check_versions(client)
         limit_worker_threads(client, threads)
+        if warm_up:
+            warm_up_workers(client)
         yield client
     finally:
         client.close()
@@ -293,8 +304,26 @@ def check_versions(client) -> dict[str, dict[str, str | None]]:
     versions : dict
         Worker address -> package -> version (None: not installed).
     """
-    here = _package_versions()
     workers = client.run(_package_versions, on_error="return")
+    compare_versions(workers)
+    return workers
+
+
+def compare_versions(workers: dict) -> None:
+    """Raise or warn as :func:`check_versions` does, for versions the workers reported.
+
+    Parameters
+    ----------
+    workers : dict
+        Worker (or node) name -> what :func:`_package_versions` returned there, or the
+        exception it raised.
+
+    Raises
+    ------
+    ClusterError
+        If a worker lacks this process's mmlearn or scikit-learn version.
+    """
+    here = _package_versions()
     problems, differences = [], []
     for address, found in sorted(workers.items()):
         if isinstance(found, BaseException):
@@ -316,8 +345,72 @@ def check_versions(client) -> dict[str, dict[str, str | None]]:
         )
     if differences:
         warnings.warn("package versions differ between the client and the workers: "
-                      + "; ".join(differences), UserWarning, stacklevel=2)
-    return workers
+                      + "; ".join(differences), UserWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------------ the warm-up
+
+def warm_up_process() -> float:
+    """Import what fitting mmlearn's estimators imports on first use; returns the seconds.
+
+    A fresh Python process pays for these imports in its first fit: mmlearn's encoders
+    and fusions, torch, and torch's compiler stack, which torch imports the first time an
+    optimizer is made (seconds). A worker that pays for them in its first task makes that
+    task the run's longest, and records the imports in its fit time.
+
+    Returns
+    -------
+    seconds : float
+        How long the imports took in this process (near 0 once they are done).
+
+    Examples
+    --------
+    >>> warm_up_process() >= 0
+    True
+    """
+    import time
+
+    start = time.perf_counter()
+    import torch
+
+    import mmlearn.encoders
+    import mmlearn.fusion  # noqa: F401
+
+    # Make one optimizer: whatever torch loads for it, this version included, is loaded.
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+    return time.perf_counter() - start
+
+
+def warm_up_workers(client) -> dict[str, float]:
+    """Run :func:`warm_up_process` in every worker of ``client``, all at once.
+
+    As one task per worker, not with ``Client.run``: a task runs in the worker's task
+    thread, where the grid's tasks will run, and some of what a first fit sets up (torch's
+    per-thread state) belongs to the thread.
+
+    Parameters
+    ----------
+    client : distributed.Client
+
+    Returns
+    -------
+    seconds : dict
+        Worker address -> seconds its imports took.
+    """
+    workers = sorted(client.nthreads())
+    # Other workers allowed: a task pinned to a worker that dies would wait forever (its
+    # replacement has another address); run elsewhere, it costs nothing.
+    futures = [client.submit(_warm_up_where, warm_up_process, workers=[w],
+                             allow_other_workers=True, pure=False,
+                             key=f"mmlearn-warm-up-{secrets.token_hex(4)}")
+               for w in workers]
+    return dict(client.gather(futures))
+
+
+def _warm_up_where(warm_up) -> tuple[str, float]:
+    from distributed import get_worker
+
+    return get_worker().address, warm_up()
 
 
 # -------------------------------------------------------------------------- the threads
@@ -472,9 +565,11 @@ def _torch_threads() -> int:
 def joblib_backend(client, *, wait_for_workers_timeout: float = 30.0) -> Iterator[None]:
     """Send the joblib tasks started inside the block to ``client``'s cluster.
 
-    Equivalent to ``joblib.parallel_config(backend="dask", client=client)``; inside it,
-    ``GridSearchCV``, ``cross_validate`` and :func:`~mmlearn.bench.run_benchmark` run their
-    tasks on the cluster's workers. Engine failures surface as :class:`ClusterError`
+    ``joblib.parallel_config(backend="dask", client=client)``, except that each task runs
+    the joblib calls nested in it in its own worker, not on the cluster (see
+    :class:`~mmlearn.bench.dask_backend.OneProcessPerTask`); inside it, ``GridSearchCV``,
+    ``cross_validate`` and :func:`~mmlearn.bench.run_benchmark` run their tasks on the
+    cluster's workers. Engine failures surface as :class:`ClusterError`
     (:func:`cluster_errors`).
 
     Parameters
@@ -485,9 +580,10 @@ def joblib_backend(client, *, wait_for_workers_timeout: float = 30.0) -> Iterato
     """
     from joblib import parallel_config
 
-    with cluster_errors(), parallel_config(
-            backend="dask", client=client,
-            wait_for_workers_timeout=wait_for_workers_timeout):
+    from mmlearn.bench.dask_backend import OneProcessPerTask
+
+    with cluster_errors(), parallel_config(backend=OneProcessPerTask(
+            client=client, wait_for_workers_timeout=wait_for_workers_timeout)):
         yield
 
 
@@ -545,13 +641,19 @@ def broadcast(*objects) -> Iterator[None]:
         The tasks' shared arguments, the very objects passed to them (joblib matches them
         by identity).
     """
+    from joblib.parallel import get_active_backend
+
     client = active_client()
     if client is None or not objects:
         yield
         return
     from joblib import parallel_config
 
-    with parallel_config(backend="dask", client=client, scatter=list(objects)):
+    # The same kind of backend, now with the objects on every worker.
+    backend, _ = get_active_backend()
+    with parallel_config(backend=type(backend)(
+            client=client, scatter=list(objects),
+            wait_for_workers_timeout=backend.wait_for_workers_timeout)):
         yield
 
 
@@ -560,8 +662,10 @@ def active_client():
     from joblib.parallel import get_active_backend
 
     backend, _ = get_active_backend()
-    return getattr(backend, "client", None) if type(backend).__name__.startswith(
-        "DaskDistributed") else None
+    # joblib's DaskDistributedBackend or a subclass (OneProcessPerTask), without importing
+    # distributed when the backend is another.
+    dask = any(c.__name__ == "DaskDistributedBackend" for c in type(backend).__mro__)
+    return getattr(backend, "client", None) if dask else None
 
 
 # ------------------------------------------------------------------ a shared cache folder
@@ -648,27 +752,48 @@ def check_cache_folder(folder: str | os.PathLike) -> bool | None:
 # ------------------------------------------------------------------------ for the CLI
 
 def scheduler_option(text: str) -> str:
-    """The ``type=`` of ``mmlearn bench --scheduler``: ``text``, once it parses."""
+    """The ``type=`` of ``mmlearn bench --scheduler``: ``text``, once it parses.
+
+    A Dask address or ``local[:N]``, or a Ray Client address (``ray://HOST:PORT``); the
+    backend's own rules apply when the run starts (:func:`on_cluster`).
+    """
     import argparse
 
     try:
         parse_scheduler(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        if not (isinstance(text, str) and text.strip().startswith("ray://")):
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        from mmlearn.bench.ray_backend import parse_ray_address
+
+        try:
+            parse_ray_address(text)
+        except ValueError as ray_exc:
+            raise argparse.ArgumentTypeError(str(ray_exc)) from None
     return text
 
 
 @contextmanager
-def on_cluster(scheduler: str | None, *, timeout: float | None = None) -> Iterator[object]:
+def on_cluster(scheduler: str | None, *, timeout: float | None = None,
+               backend: str = "dask") -> Iterator[object]:
     """Run the joblib tasks of the block on ``scheduler``'s cluster; None: locally.
 
-    :func:`open_cluster` and :func:`joblib_backend` in one block; yields the client, or
-    None when ``scheduler`` is None. ``timeout``: seconds to wait for a remote scheduler
-    (default: :data:`CONNECT_TIMEOUT`).
+    :func:`open_cluster` and :func:`joblib_backend` in one block (with ``backend="ray"``,
+    :func:`mmlearn.bench.ray_backend.open_ray` and its ``joblib_backend``); yields the
+    Dask client (None under Ray), or None when ``scheduler`` is None. ``timeout``: seconds
+    to wait for a remote scheduler (default: :data:`CONNECT_TIMEOUT`).
     """
     if scheduler is None:
         yield None
         return
     timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    if backend == "ray":
+        from mmlearn.bench import ray_backend
+
+        with ray_backend.open_ray(scheduler, timeout=timeout), ray_backend.joblib_backend():
+            yield None
+        return
+    if backend != "dask":
+        raise ValueError(f"backend must be 'dask' or 'ray', got {backend!r}.")
     with open_cluster(scheduler, timeout=timeout) as client, joblib_backend(client):
         yield client

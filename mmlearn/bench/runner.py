@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 from joblib import Memory, Parallel, delayed, parallel_config
+from joblib.parallel import get_active_backend
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_validate
 
@@ -305,7 +306,12 @@ def _evaluate_all(candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray,
     # data and its tasks are rerun elsewhere (a no-op under other joblib backends).
     shared = [X, y, *candidates, *(rows for fold in folds for rows in fold)]
     with _progress_bar(len(tasks), enabled=progress) as bar, broadcast(*shared):
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        # Results as they complete, for the progress bar; a backend that cannot return
+        # them so (Ray's) returns them all at the end.
+        backend, _ = get_active_backend()
+        unordered = getattr(backend, "supports_return_generator", True)
+        parallel = Parallel(n_jobs=n_jobs,
+                            return_as="generator_unordered" if unordered else "list")
         for index, fold, result in parallel(tasks):
             scores[index, fold] = result
             bar.update(1)
