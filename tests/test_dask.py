@@ -176,6 +176,24 @@ def test_warm_up_imports_a_first_fit_s_modules_in_every_worker(client):
     assert all(loaded.values())
 
 
+def test_mmlearn_s_clusters_keep_glibc_s_malloc_defaults(client):
+    """dask's nanny sets MALLOC_TRIM_THRESHOLD_ in its workers, which slows torch training
+    there; the clusters mmlearn starts leave it out."""
+    def trim():
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    import dask
+
+    if dask.config.get("distributed.nanny.pre-spawn-environ").get("MALLOC_TRIM_THRESHOLD_"):
+        assert set(client.run(trim).values()) != {None}  # plain LocalCluster workers
+    cluster, own = mcluster.start_local(1)
+    try:
+        assert set(own.run(trim).values()) == {None}
+    finally:
+        own.close()
+        cluster.close()
+
+
 def test_thread_shares_divide_each_hosts_cores():
     nthreads = {"tcp://a:1": 2, "tcp://a:2": 2, "tls://b:1": 4}
     cores = {"tcp://a:1": 16, "tcp://a:2": 16, "tls://b:1": 2}

@@ -172,6 +172,27 @@ def connect(address: str, *, timeout: float = 10.0):
 # port 8787, which another cluster on the machine may hold: any free local port will do.
 _NO_FIXED_HTTP_PORT = {"dashboard_address": "127.0.0.1:0"}
 
+# dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, to hand freed memory back to
+# the OS sooner. Setting it at all turns off glibc's adaptive mmap threshold, so each large
+# tensor a training step allocates is mapped and page-faulted afresh: torch training in
+# such a worker runs far slower than the same code in a plain process
+# (benchmarks/dask_grid_speedup.py shows both). The clusters mmlearn starts leave glibc's
+# defaults alone: None removes the variable from dask's settings (dask's documented way to
+# unset it), and the variable is kept out of this process's environment while the workers
+# start, because a nanny writes it there for good (any earlier dask cluster of the process
+# has).
+GLIBC_MALLOC_DEFAULTS = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+@contextmanager
+def _without_environ(name: str) -> Iterator[None]:
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
+
 
 def start_local(n_workers: int | None = None, *, threads_per_worker: int = 1):
     """Start a ``LocalCluster`` of worker processes on 127.0.0.1, and a client on it.
@@ -189,13 +210,16 @@ def start_local(n_workers: int | None = None, *, threads_per_worker: int = 1):
     client : distributed.Client
         Close the client, then the cluster, when done (:func:`open_cluster` does).
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if n_workers is None:
         n_workers = max(1, _usable_cores() // threads_per_worker)
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                           processes=True, host="127.0.0.1", dashboard_address=None,
-                           scheduler_kwargs=_NO_FIXED_HTTP_PORT)
+    # Nannies read the setting when they are made; restarted workers keep it.
+    with dask.config.set(GLIBC_MALLOC_DEFAULTS), _without_environ("MALLOC_TRIM_THRESHOLD_"):
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                               processes=True, host="127.0.0.1", dashboard_address=None,
+                               scheduler_kwargs=_NO_FIXED_HTTP_PORT)
     try:
         client = Client(cluster, set_as_default=False)
     except BaseException:
