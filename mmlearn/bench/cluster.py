@@ -46,6 +46,7 @@ __all__ = [
     "joblib_backend",
     "limit_worker_threads",
     "open_cluster",
+    "parse_local",
     "parse_scheduler",
     "start_local",
     "warm_up_process",
@@ -71,6 +72,33 @@ class ClusterError(RuntimeError):
 
 
 # ------------------------------------------------------------------ the scheduler address
+
+def _checked_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"scheduler must be a string, got {type(text).__name__}.")
+    return text.strip()
+
+
+def parse_local(text: str, unit: str) -> tuple[str, int | None] | None:
+    """``("local", N)`` (N None when not given) for ``"local[:N]"``, or None for any other
+    address; ``unit`` names what N counts in the error (``"workers"``, ``"CPUs"``).
+
+    Raises
+    ------
+    ValueError
+        When N is not a positive integer.
+    """
+    local = _LOCAL.fullmatch(_checked_text(text))
+    if not local:
+        return None
+    n = local.group("n")
+    if n is None:
+        return "local", None
+    if not n.isdigit() or int(n) < 1:
+        raise ValueError(f"scheduler {text.strip()!r}: 'local:N' needs a positive number of "
+                         f"{unit} N, got {n!r}.")
+    return "local", int(n)
+
 
 def parse_scheduler(text: str) -> tuple[str, str | int | None]:
     """Split a ``--scheduler`` value into ``("local", n_workers)`` or ``("remote", address)``.
@@ -100,18 +128,10 @@ def parse_scheduler(text: str) -> tuple[str, str | int | None]:
     >>> parse_scheduler("10.0.0.5:8786")
     ('remote', 'tcp://10.0.0.5:8786')
     """
-    if not isinstance(text, str):
-        raise TypeError(f"scheduler must be a string, got {type(text).__name__}.")
-    text = text.strip()
-    local = _LOCAL.fullmatch(text)
-    if local:
-        n = local.group("n")
-        if n is None:
-            return "local", None
-        if not n.isdigit() or int(n) < 1:
-            raise ValueError(f"scheduler {text!r}: 'local:N' needs a positive number of "
-                             f"workers N, got {n!r}.")
-        return "local", int(n)
+    text = _checked_text(text)
+    local = parse_local(text, "workers")
+    if local is not None:
+        return local
     scheme, sep, location = text.partition("://")
     if not sep:
         scheme, location = "tcp", text

@@ -18,16 +18,13 @@ address needs no Ray. See ``docs/cluster.md``.
 
 from __future__ import annotations
 
-import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mmlearn.bench.cluster import ClusterError, compare_versions
+from mmlearn.bench.cluster import ClusterError, compare_versions, parse_local
 
 __all__ = ["check_ray_versions", "joblib_backend", "open_ray", "parse_ray_address"]
-
-_LOCAL = re.compile(r"local(?::(?P<n>.*))?")
 
 
 def parse_ray_address(text: str) -> tuple[str, str | int | None]:
@@ -58,18 +55,10 @@ def parse_ray_address(text: str) -> tuple[str, str | int | None]:
     >>> parse_ray_address("ray://head:10001")
     ('remote', 'ray://head:10001')
     """
-    if not isinstance(text, str):
-        raise TypeError(f"scheduler must be a string, got {type(text).__name__}.")
+    local = parse_local(text, "CPUs")
+    if local is not None:
+        return local
     text = text.strip()
-    local = _LOCAL.fullmatch(text)
-    if local:
-        n = local.group("n")
-        if n is None:
-            return "local", None
-        if not n.isdigit() or int(n) < 1:
-            raise ValueError(f"scheduler {text!r}: 'local:N' needs a positive number of "
-                             f"CPUs N, got {n!r}.")
-        return "local", int(n)
     scheme, sep, location = text.rpartition("://")
     if sep and scheme != "ray":
         raise ValueError(f"scheduler {text!r}: a Ray cluster's address is "
