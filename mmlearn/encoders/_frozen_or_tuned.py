@@ -2,7 +2,8 @@
 audio backbones.
 
 ``trainable_layers == 0``: a plain transformer around a frozen module (``module_``), no
-labels, no predictions. ``trainable_layers > 0``: a classifier whose fine-tuning head gives
+labels, no predictions; its embeddings go through the embedding cache when the encoder
+has one (``memory=``). ``trainable_layers > 0``: a classifier whose fine-tuning head gives
 ``predict``/``predict_proba``/``score``, with the module living inside the skorch net.
 """
 
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from sklearn.utils.metaestimators import available_if
+
+from mmlearn._nn.data import CellDataset, Source, resolve_workers
+from mmlearn._nn.inference import run_module
 
 __all__ = ["FrozenOrFineTuned"]
 
@@ -19,13 +24,35 @@ __all__ = ["FrozenOrFineTuned"]
 class FrozenOrFineTuned:
     """Mixin placed before :class:`~mmlearn.encoders.DeepEncoder` in a pretrained encoder's
     bases; the encoder has a ``trainable_layers`` parameter and a ``module_`` (the frozen
-    backbone, or the fine-tuned net's module)."""
+    backbone, or the fine-tuned net's module), and, when frozen, an ``_embedding_cache``
+    (an :class:`~mmlearn.encoders._embedding_cache.EmbeddingCache` or None) set by its
+    ``fit``."""
 
     def _frozen(self) -> bool:
         return self.trainable_layers == 0
 
     def _fine_tuned(self) -> bool:
         return not self._frozen()
+
+    def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
+        if not self._frozen():
+            return super()._apply(dataset, method, width)
+        # The module's own device: an encoder fitted on a GPU and unpickled on a machine
+        # without one runs on the CPU.
+        device = next(self.module_.parameters()).device
+
+        def run(data: CellDataset) -> np.ndarray:
+            return run_module(getattr(self.module_, method), data, width=width,
+                              batch_size=self.batch_size, device=device,
+                              n_workers=resolve_workers(self.n_workers, data))
+
+        cache = getattr(self, "_embedding_cache", None)
+        source = dataset.sources
+        if cache is None or method != "embed" or not source.present.all():
+            return run(dataset)
+        # Only the rows the folder lacks reach the backbone, each distinct cell once.
+        return cache.embed(source.cells.cells, lambda rows: run(CellDataset(
+            Source(source.input, source.cells.subset(rows), convert_once=False))), width=width)
 
     @available_if(_fine_tuned)
     def predict_proba(self, X):

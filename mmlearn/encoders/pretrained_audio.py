@@ -26,8 +26,7 @@ from mmlearn._audio_rate import resolve_sample_rate
 from mmlearn._columns import ColumnCells, read_audio
 from mmlearn._inputs.audio import limit_peaks
 from mmlearn._inputs.base import ModalityInput
-from mmlearn._nn.data import CellDataset, Source, resolve_workers
-from mmlearn._nn.inference import run_module
+from mmlearn._nn.data import CellDataset, Source
 from mmlearn._nn.logmel import log_mel_spectrograms
 from mmlearn._nn.training import (
     CLASS_WEIGHT_CONSTRAINTS,
@@ -725,23 +724,3 @@ class PretrainedAudioEncoder(FrozenOrFineTuned, DeepEncoder):
                 "n_fft": input_.n_fft, "hop_length": input_.hop_length_,
                 "size": self.module_.size, "mean": self.module_.backbone.mean.flatten().tolist(),
                 "std": self.module_.backbone.std.flatten().tolist()}
-
-    def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
-        if not self._frozen():
-            return super()._apply(dataset, method, width)
-        # The module's own device: an encoder fitted on a GPU and unpickled on a machine
-        # without one runs on the CPU.
-        device = next(self.module_.parameters()).device
-
-        def run(data: CellDataset) -> np.ndarray:
-            return run_module(getattr(self.module_, method), data, width=width,
-                              batch_size=self.batch_size, device=device,
-                              n_workers=resolve_workers(self.n_workers, data))
-
-        cache = getattr(self, "_embedding_cache", None)
-        source = dataset.sources
-        if cache is None or method != "embed" or not source.present.all():
-            return run(dataset)
-        # Only the rows the folder lacks reach the backbone, each distinct clip once.
-        return cache.embed(source.cells.cells, lambda rows: run(CellDataset(
-            Source(source.input, source.cells.subset(rows), convert_once=False))), width=width)

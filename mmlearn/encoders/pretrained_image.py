@@ -21,8 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmlearn._inputs.image import ImageInput
-from mmlearn._nn.data import CellDataset, Source, resolve_workers
-from mmlearn._nn.inference import run_module
+from mmlearn._nn.data import CellDataset, Source
 from mmlearn._nn.training import (
     CLASS_WEIGHT_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
@@ -596,22 +595,3 @@ class PretrainedImageEncoder(FrozenOrFineTuned, DeepEncoder):
         self._set_input(input_)
         self._n_features_out = self.embedding_dim
         return dataset, present
-
-    def _apply(self, dataset: CellDataset, method: str, width: int) -> np.ndarray:
-        if not self._frozen():
-            return super()._apply(dataset, method, width)
-        # The module's own device: an encoder fitted on a GPU and unpickled on a machine
-        # without one runs on the CPU.
-        device = next(self.module_.parameters()).device
-
-        def run(data: CellDataset) -> np.ndarray:
-            return run_module(getattr(self.module_, method), data, width=width,
-                              batch_size=self.batch_size, device=device,
-                              n_workers=resolve_workers(self.n_workers, data))
-
-        cache = getattr(self, "_embedding_cache", None)
-        source = dataset.sources
-        if cache is None or method != "embed" or not source.present.all():
-            return run(dataset)
-        return cache.embed(source.cells.cells, lambda rows: run(CellDataset(
-            Source(source.input, source.cells.subset(rows), convert_once=False))), width=width)
