@@ -86,16 +86,17 @@ class ImageInput(ModalityInput):
 
     def convert(self, cells: ColumnCells) -> np.ndarray:
         fixed = self.image_size_ if self.size is not None else None
-        images, _ = read_images(cells, size=fixed, n_channels=self.n_channels_)
-        if len(cells) and images.shape[1:3] != self.image_size_:
+        # Written channels-first and C-ordered in one pass: a transposed view of a
+        # one-channel batch would be read by torch as channels-last and convolved with
+        # other kernels, in the last bits.
+        images, _ = read_images(cells, size=fixed, n_channels=self.n_channels_,
+                                channels_first=True)
+        if len(cells) and images.shape[2:4] != self.image_size_:
             raise ValueError(
-                f"column {cells.name!r}: images of size {images.shape[1:3]} differ from the "
+                f"column {cells.name!r}: images of size {images.shape[2:4]} differ from the "
                 f"fitted size {self.image_size_}; pass size=(H, W) to resize them."
             )
-        # A fresh C-ordered copy: ascontiguousarray would keep the transposed view of a
-        # one-channel batch (its channel stride does not count), which torch then reads as
-        # channels-last and convolves with other kernels, in the last bits.
-        return images.transpose(0, 3, 1, 2).copy(order="C")
+        return images
 
     def tail(self) -> tuple[int, ...]:
         return (self.n_channels_, *self.image_size_)

@@ -31,17 +31,41 @@ def run_module(fn, dataset: CellDataset, *, width: int, batch_size: int, device:
     ndarray of shape (len(dataset), width), float32
     """
     out = np.empty((len(dataset), width), dtype=np.float32)
+    on_gpu = torch.device(device).type == "cuda"
+    pending: list[torch.Tensor] = []
     start = 0
-    with torch.inference_mode():
-        for X, _ in iterate(dataset, batch_size=batch_size, n_workers=n_workers):
-            if isinstance(X, dict):
-                result = fn(**{key: value.to(device) for key, value in X.items()})
-            else:
-                result = fn(X.to(device))
+
+    def copy_back() -> None:
+        nonlocal start
+        for result in pending:
             stop = start + len(result)
             out[start:stop] = result.float().cpu().numpy()
             start = stop
+        pending.clear()
+
+    with torch.inference_mode():
+        for X, _ in iterate(dataset, batch_size=batch_size, n_workers=n_workers):
+            if isinstance(X, dict):
+                result = fn(**{key: _to(value, device, on_gpu) for key, value in X.items()})
+            else:
+                result = fn(_to(X, device, on_gpu))
+            pending.append(result)
+            # Copying a result back waits for the GPU; every few batches rather than after
+            # each, the CPU converts the next batches while the GPU computes.
+            if not on_gpu or len(pending) == _BATCHES_IN_FLIGHT:
+                copy_back()
+        copy_back()
     return out
+
+
+# Batches a GPU may compute ahead of the copy back: enough to hide the CPU's conversion of
+# the next batch, few enough to keep their outputs' memory small.
+_BATCHES_IN_FLIGHT = 8
+
+
+def _to(tensor: torch.Tensor, device, on_gpu: bool) -> torch.Tensor:
+    # Through page-locked memory, the copy to the GPU need not wait for its running work.
+    return tensor.pin_memory().to(device, non_blocking=True) if on_gpu else tensor.to(device)
 
 
 def run_net(net, method: str, dataset: CellDataset, *, width: int, batch_size: int,
