@@ -104,8 +104,9 @@ class FrozenOrFineTuned:
         super().__setstate__(state)
         if "net_" in state:
             self.module_ = self.net_.module_
-        elif "module_" in state and self.device.startswith("cuda") and \
-                torch.cuda.is_available():
+        elif isinstance(state.get("module_"), torch.nn.Module) and \
+                self.device.startswith("cuda") and torch.cuda.is_available():
+            # (mmlearn.io loads a placeholder here first and puts the module in after.)
             self.module_ = self.module_.to(self.device)
 
     def __sklearn_tags__(self):
