@@ -19,7 +19,9 @@
     their scales, :func:`mmlearn.compress.quantized_tensors`) and its description adds
     the quantisation plan (JSON: which layers are int8), from which :func:`load`
     rebuilds the same int8 network on the float one
-    (:func:`mmlearn.compress.load_quantized`).
+    (:func:`mmlearn.compress.load_quantized`). A network shrunk by structured pruning
+    adds its pruning plan (JSON: the new sizes of its shrunk layers), from which
+    :func:`load` shrinks the float one (:func:`mmlearn.compress.storage.load_pruned`).
 
 :func:`load` checks the archive, reads the skeleton with skops against mmlearn's list of
 trusted types (:func:`trusted_types`) plus the caller's ``trusted``, rebuilds each net from
@@ -213,9 +215,10 @@ def _state_of(obj: object) -> dict | None:
     return state if isinstance(state, dict) else None
 
 
-def _find_nets(estimator: object) -> tuple[list, dict[int, object]]:
-    """Every network reachable from ``estimator`` (each once), and a map from the id of
-    each net and of its module to the reference that replaces it in the skeleton.
+def _find_nets(estimator: object) -> tuple[list, dict[int, object], list[tuple]]:
+    """Every network reachable from ``estimator`` (each once), a map from the id of
+    each net and of its module to the reference that replaces it in the skeleton, and the
+    ``(owner, attribute, reference)`` of each bare module.
 
     A network is a trained skorch net, or a bare module kept as ``module_`` by an
     estimator whose public ``make_module(input_, n_classes)`` names its class and
@@ -227,6 +230,7 @@ def _find_nets(estimator: object) -> tuple[list, dict[int, object]]:
     nets: list = []
     refs: dict[int, object] = {}
     bare: list[tuple[str, object, object, str]] = []
+    owned: list[tuple[object, str, ModuleRef]] = []
     seen: set[int] = set()
     stack: list[tuple[str, object, object, str]] = [("estimator", estimator, None, "")]
     while stack:
@@ -270,8 +274,9 @@ def _find_nets(estimator: object) -> tuple[list, dict[int, object]]:
                 "(see docs/persistence.md)."
             )
         refs[id(obj)] = ModuleRef(len(nets))
+        owned.append((owner, attr, refs[id(obj)]))
         nets.append(spec)
-    return nets, refs
+    return nets, refs, owned
 
 
 def _find_torch(skeleton: object) -> str | None:
@@ -325,15 +330,18 @@ def _module_spec(owner: object, attr: str, module: object) -> _BareModule | None
 def _describe_net(net: object, where: int) -> dict:
     """What rebuilding ``net`` needs, in plain values and classes (no instances)."""
     from mmlearn.compress import quantization_plan
+    from mmlearn.compress.storage import pruning_plan
 
     # A quantised network is its float class and arguments plus the plan that turns
-    # them into its int8 structure (stored as JSON), and its int8 weights.
-    plan = quantization_plan(net.module_)
-    extra = {} if plan is None else {"quantization": json.dumps(plan)}
+    # them into its int8 structure (stored as JSON), and its int8 weights; a
+    # structured-pruned one, plus the plan that gives its layers their shrunk sizes.
+    plan, pruned = quantization_plan(net.module_), pruning_plan(net.module_)
+    extra = ({"quantization": json.dumps(plan)} if plan is not None
+             else {"pruning": json.dumps(pruned)} if pruned is not None else {})
     compressed = getattr(net.module_, "mmlearn_compressed", None)
-    if compressed is not None and plan is None:
-        # Its class and arguments describe the full-width network: loading would not fit
-        # the shrunk weights.
+    if compressed is not None and plan is None and (pruned is None or "int8" in compressed):
+        # No plan describes it (a shrunk network quantised afterwards): its class and
+        # arguments alone would rebuild the full-width float network.
         raise TypeError(
             f"mmlearn.io.save: net {where} was compressed by mmlearn.compress ({compressed}); "
             "save the uncompressed model and compress it again after loading, or save "
@@ -419,11 +427,18 @@ def save(estimator: object, path: str | Path) -> None:
     """
     import skops.io as sio
 
-    nets, refs = _find_nets(estimator)
+    nets, refs, owned = _find_nets(estimator)
     # Every net and its module become references in a copy; the caller's estimator is
     # left untouched and the nets are not copied.
     memo = dict(refs)
     skeleton = copy.deepcopy(estimator, memo)
+    # A frozen encoder fitted on a GPU hands out a new CPU copy of its module each time
+    # its state is taken, so the deep copy holds a module the references above never saw:
+    # the copied owner gets the reference instead.
+    for owner, attr, ref in owned:
+        copied = memo.get(id(owner))
+        if copied is not None and isinstance(vars(copied).get(attr), torch.nn.Module):
+            vars(copied)[attr] = ref
     # An estimator whose __getstate__ returns a new copy of a module (to move it off a
     # GPU) escapes the references above: refuse rather than write an unreadable file.
     leftover = _find_torch(skeleton)
@@ -480,7 +495,8 @@ def _check_spec(spec: object, where: str) -> None:
           and isinstance(spec.get("module_kwargs"), dict)
           and isinstance(spec.get("training"), bool)
           and isinstance(spec.get("device"), str)
-          and isinstance(spec.get("quantization", ""), str))
+          and isinstance(spec.get("quantization", ""), str)
+          and isinstance(spec.get("pruning", ""), str))
     if ok and spec["kind"] == "net":
         ok = (is_sub(spec.get("net_class"), NeuralNet)
               and is_sub(spec.get("criterion"), torch.nn.Module)
@@ -494,7 +510,15 @@ def _check_spec(spec: object, where: str) -> None:
 
 
 def _load_weights(module: torch.nn.Module, spec: dict, state: dict) -> torch.nn.Module:
-    """``module`` with the saved weights; a quantised network is rebuilt from its plan."""
+    """``module`` with the saved weights; a quantised or structured-pruned network is
+    rebuilt from its plan."""
+    if "pruning" in spec:
+        from mmlearn.compress.storage import load_pruned
+
+        try:
+            return load_pruned(module, json.loads(spec["pruning"]), state)
+        except ValueError as exc:
+            raise UnsafeModelFileError(f"a pruned network cannot be rebuilt: {exc}") from exc
     if "quantization" not in spec:
         module.load_state_dict(state)
         return module

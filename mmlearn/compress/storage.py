@@ -1,8 +1,13 @@
-"""Storing quantised networks as plain tensors, and rebuilding them from those.
+"""Storing compressed networks as plain tensors, and rebuilding them from those.
 
 :mod:`mmlearn.io` saves a network made by :func:`mmlearn.compress.quantize` as its float
 class and arguments, its :func:`quantization_plan` (JSON) and its
 :func:`quantized_tensors` (safetensors); :func:`load_quantized` rebuilds it exactly.
+
+A network shrunk by structured pruning (``prune(..., structured=True)``) is saved the same
+way: its float class and arguments, its :func:`pruning_plan` (JSON: the new sizes of the
+layers that shrank, by name) and its ``state_dict`` (safetensors); :func:`load_pruned`
+shrinks the newly built network to those sizes and loads the weights.
 """
 
 from __future__ import annotations
@@ -240,3 +245,171 @@ def load_quantized(module: nn.Module, plan: dict, tensors: dict[str, torch.Tenso
     mark_quantized(module, plan)
     return module.eval()
 
+
+
+# ------------------------------------------------------------------- structured pruning
+# The size attributes of the layers structured pruning shrinks, by layer type.
+_SIZE_ATTRIBUTES = (
+    (nn.Linear, ("in_features", "out_features")),
+    (nn.Conv1d | nn.Conv2d, ("in_channels", "out_channels")),
+    (nn.BatchNorm1d | nn.BatchNorm2d, ("num_features",)),
+)
+
+
+def layer_sizes(layer: nn.Module) -> dict[str, int]:
+    """The sizes structured pruning can change in ``layer`` (``in_features`` and
+    ``out_features`` of a linear layer, ``in_channels`` and ``out_channels`` of a
+    convolution, ``num_features`` of a batch norm); empty for any other layer."""
+    for kind, names in _SIZE_ATTRIBUTES:
+        if isinstance(layer, kind):
+            return {name: int(getattr(layer, name)) for name in names}
+    return {}
+
+
+def record_pruning(module: nn.Module, shapes: dict[str, dict[str, int]]) -> None:
+    """Add the new layer sizes ``shapes`` (by layer name) to ``module``'s pruning plan:
+    pruning twice keeps the latest sizes of every layer that shrank."""
+    plan = getattr(module, "mmlearn_pruning", None) or {"method": "structured", "layers": {}}
+    for name, sizes in shapes.items():
+        plan["layers"].setdefault(name, {}).update(sizes)
+    module.mmlearn_pruning = plan
+
+
+def pruning_plan(module: nn.Module) -> dict | None:
+    """How structured pruning shrank a network: ``{"method": "structured", "layers":
+    {name: {size attribute: new size}}}``; None for a network it did not shrink.
+
+    With the network's float class and arguments, the plan rebuilds the same shapes
+    (:func:`load_pruned`); :mod:`mmlearn.io` stores it as JSON.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    dict or None
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from mmlearn.compress.storage import pruning_plan
+    >>> pruning_plan(nn.Linear(3, 2)) is None
+    True
+    """
+    plan = getattr(module, "mmlearn_pruning", None)
+    return None if plan is None else copy.deepcopy(plan)
+
+
+def _check_pruning_plan(plan: object) -> dict:
+    def sizes_ok(sizes):
+        return (isinstance(sizes, dict) and sizes
+                and all(isinstance(k, str) and type(v) is int and v >= 1
+                        for k, v in sizes.items()))
+
+    if (not isinstance(plan, dict) or plan.get("method") != "structured"
+            or not isinstance(plan.get("layers"), dict)
+            or not all(isinstance(name, str) and sizes_ok(sizes)
+                       for name, sizes in plan["layers"].items())):
+        raise ValueError("load_pruned: the pruning plan is malformed (a dict with method "
+                         "'structured' and 'layers' mapping layer names to their positive "
+                         "int sizes is expected).")
+    return plan
+
+
+def _resize(layer: nn.Module, sizes: dict[str, int]) -> None:
+    """Give ``layer`` the ``sizes`` and uninitialised parameters and buffers of the
+    matching shapes (the stored weights fill them)."""
+    for name, value in sizes.items():
+        setattr(layer, name, value)
+    if isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+        shapes = {name: (layer.num_features,) for name in
+                  ("weight", "bias", "running_mean", "running_var")}
+    else:
+        n_out, n_in = (layer.out_features, layer.in_features) if isinstance(layer, nn.Linear) \
+            else (layer.out_channels, layer.in_channels)
+        shapes = {"weight": (n_out, n_in, *getattr(layer, "kernel_size", ())), "bias": (n_out,)}
+    for name, shape in shapes.items():
+        old = getattr(layer, name, None)
+        if old is None:  # no bias, or a batch norm without running statistics
+            continue
+        new = torch.empty(shape, dtype=old.dtype)
+        if isinstance(old, nn.Parameter):
+            setattr(layer, name, nn.Parameter(new, requires_grad=old.requires_grad))
+        else:
+            setattr(layer, name, new)
+
+
+def load_pruned(module: nn.Module, plan: dict, tensors: dict[str, torch.Tensor]
+                ) -> nn.Module:
+    """The structured-pruned network that ``plan`` and ``tensors`` describe, built on
+    ``module``.
+
+    ``module`` is a float network of the pruned one's class and arguments (its weights do
+    not matter): the layers the plan names are shrunk to its sizes, then given the stored
+    weights, so the result computes exactly what the saved network did.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A newly built float network.
+    plan : dict
+        :func:`pruning_plan` of the saved network.
+    tensors : dict of str -> torch.Tensor
+        The saved network's ``state_dict``.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module``, shrunk and loaded.
+
+    Raises
+    ------
+    ValueError
+        When the plan is malformed, names a layer the network does not have or a size
+        that layer does not have, would grow a layer, or when the tensors do not have
+        the shapes the plan gives.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from mmlearn.compress.storage import load_pruned
+    >>> thin = nn.Sequential(nn.Linear(4, 2), nn.ReLU(), nn.Linear(2, 3))
+    >>> plan = {"method": "structured", "layers": {"0": {"out_features": 2},
+    ...                                            "2": {"in_features": 2}}}
+    >>> wide = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> again = load_pruned(wide, plan, thin.state_dict())
+    >>> x = torch.ones(1, 4)
+    >>> torch.equal(again(x), thin(x))
+    True
+    """
+    plan = _check_pruning_plan(plan)
+    layers = dict(module.named_modules())
+    for name, sizes in plan["layers"].items():
+        layer = layers.get(name)
+        if layer is None or not name:
+            raise ValueError(f"load_pruned: the network has no layer {name!r}.")
+        current = layer_sizes(layer)
+        unknown = sorted(set(sizes) - set(current))
+        if unknown or getattr(layer, "groups", 1) != 1:
+            raise ValueError(f"load_pruned: layer {name!r} ({type(layer).__name__}) has no "
+                             f"sizes {unknown or sorted(sizes)} that structured pruning "
+                             "shrinks.")
+        grown = {k: (current[k], v) for k, v in sizes.items() if v > current[k]}
+        if grown:
+            raise ValueError(f"load_pruned: the plan would grow layer {name!r} "
+                             f"({', '.join(f'{k} {a} -> {b}' for k, (a, b) in grown.items())}"
+                             "); pruning only shrinks layers.")
+        _resize(layer, sizes)
+    state = module.state_dict()
+    missing, unexpected = sorted(set(state) - set(tensors)), sorted(set(tensors) - set(state))
+    wrong = sorted(f"{k} {tuple(tensors[k].shape)} (the plan gives {tuple(state[k].shape)})"
+                   for k in set(state) & set(tensors) if tensors[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise ValueError(f"load_pruned: the stored tensors do not fit the pruned network "
+                         f"(missing {missing}, unexpected {unexpected}, other shapes {wrong}).")
+    module.load_state_dict(tensors)
+    module.mmlearn_compressed = "structured pruning"
+    module.mmlearn_pruning = copy.deepcopy(plan)
+    return module

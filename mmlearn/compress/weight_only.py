@@ -1,10 +1,13 @@
 """Weight-only int8: linear and convolution weights kept in int8, computed in float32.
 
 :class:`WeightOnlyInt8` is what :func:`mmlearn.compress.quantize` puts in place of each
-such layer for ``method="weight_only"``.
+such layer for ``method="weight_only"``, but the smallest layers, which stay float32
+(:func:`weight_only_names`).
 """
 
 from __future__ import annotations
+
+from numbers import Real
 
 import torch
 from torch import nn
@@ -59,10 +62,62 @@ def _per_channel(weight: torch.Tensor) -> tuple:
     return (-1,) + (1,) * (weight.dim() - 1)
 
 
-def weight_only_names(module: nn.Module) -> list[str]:
-    """Linear and convolution layers (their subclasses too), by name."""
-    return [name for name, layer in module.named_modules()
-            if name and isinstance(layer, WEIGHT_ONLY_TYPES)]
+# The share of a network's linear and convolution weights that weight-only int8 leaves in
+# float32, smallest layers first (see weight_only_names).
+FLOAT_SHARE = 0.01
+
+
+def weight_only_names(module: nn.Module, float_share: float = FLOAT_SHARE) -> list[str]:
+    """The linear and convolution layers (their subclasses too) that weight-only int8
+    stores in int8, by name: all but the smallest, which together hold at most
+    ``float_share`` of the network's linear and convolution weights.
+
+    Why the smallest stay float32: int8 would save the fewest bytes there (they hold at
+    most ``float_share`` of the weights, so the model grows by at most three times that
+    share of its int8 weights), and in a convolution network they are the first layers
+    (the stem and the first blocks, narrow, with depthwise convolutions of few weights),
+    whose rounding every later layer amplifies. The rule depends only on the layer sizes, not
+    on any data; the largest layer is always int8 (``float_share`` < 1).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    float_share : float in [0, 1), default=FLOAT_SHARE (0.01)
+        0 stores every layer in int8.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        For ``float_share`` outside [0, 1).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from mmlearn.compress.weight_only import weight_only_names
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 512, 3))
+    >>> weight_only_names(net)  # the 3 -> 8 stem holds 0.6 % of the weights
+    ['2']
+    >>> weight_only_names(net, float_share=0)
+    ['0', '2']
+    """
+    if not isinstance(float_share, Real) or isinstance(float_share, bool) \
+            or not 0 <= float_share < 1:
+        raise ValueError(f"float_share must be a float in [0, 1), got {float_share!r}.")
+    layers = [(name, layer) for name, layer in module.named_modules()
+              if name and isinstance(layer, WEIGHT_ONLY_TYPES)]
+    sizes = {name: layer.weight.numel() for name, layer in layers}
+    budget, kept = float_share * sum(sizes.values()), set()
+    # Smallest first; a tie is kept float in the order the layers come.
+    for name in sorted(sizes, key=sizes.get):
+        if sizes[name] > budget:
+            break
+        budget -= sizes[name]
+        kept.add(name)
+    return [name for name, _ in layers if name not in kept]
 
 
 def replace_with_weight_only(module: nn.Module, names: list[str]) -> None:
