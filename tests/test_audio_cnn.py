@@ -201,3 +201,20 @@ def test_stacked_array_and_early_fusion(clips):
     fusion = EarlyFusion([("audio", tiny(), "audio")])
     assert fusion.fit_transform(frame, y).shape == (len(X), 16)
     assert fusion.get_feature_names_out()[0] == "audio__audiocnnencoder0"
+
+
+def test_inference_masks_in_place_with_the_same_outputs(fitted):
+    """Without gradients the frame mask is applied in place: the same numbers, and the
+    input is left untouched."""
+    module = fitted.net_.module_.eval()
+    torch.manual_seed(0)
+    x = torch.randn(4, 21, 30)
+    x[:, 0] = 1.0
+    x[2:, 0, 18:] = 0.0  # two clips with 12 padded frames
+    before = x.clone()
+    with_grad = module.embed(x)  # parameters require grad: the mask is multiplied
+    assert with_grad.requires_grad
+    with torch.inference_mode():
+        in_place = module.embed(x)
+    np.testing.assert_array_equal(in_place.numpy(), with_grad.detach().numpy())
+    assert torch.equal(x, before)

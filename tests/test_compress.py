@@ -237,11 +237,10 @@ def test_quantized_models_round_trip_through_the_secure_format(image_encoder, em
     # Same shapes: the unstructured-pruned network saves as a float one.
     mio.save(prune(image_encoder, 0.5), tmp_path / "pruned.mmlearn")
     assert (tmp_path / "pruned.mmlearn").stat().st_size > 0
-    # Structured pruning shrinks layers below what the float class and arguments build.
+    # A structured-pruned network quantised afterwards has no plan for both changes.
     thin = prune(image_encoder, 0.5, structured=True)
-    for model in (thin, quantize(thin, method="static", calibration=images)):
-        with pytest.raises(TypeError, match="compressed by mmlearn.compress"):
-            mio.save(model, tmp_path / "thin.mmlearn")
+    with pytest.raises(TypeError, match="compressed by mmlearn.compress"):
+        mio.save(quantize(thin, method="static", calibration=images), tmp_path / "thin.mmlearn")
 
 
 def test_load_quantized_refuses_a_plan_that_does_not_fit(image_encoder):
@@ -261,3 +260,214 @@ def test_load_quantized_refuses_a_plan_that_does_not_fit(image_encoder):
     del tensors["classifier.weight.scale"]
     with pytest.raises(ValueError, match="classifier.weight is missing"):
         load_quantized(fresh(), quantization_plan(module), tensors)
+
+
+# --------------------------------------------------------------------------------------
+# Saving pruned models with mmlearn.io (structured: a pruning plan + safetensors).
+
+
+def test_pruned_models_round_trip_through_the_secure_format(image_encoder, av_small,
+                                                            av_digits, tmp_path):
+    from mmlearn import io as mio
+    from mmlearn.compress.storage import pruning_plan
+
+    X, y = av_small
+    held = av_digits.data["image"][1000:1100]
+    thin = prune(image_encoder, 0.5, structured=True, fine_tune=(X["image"], y), epochs=1)
+    sparse = prune(image_encoder, 0.5)
+    for name, model in (("thin", thin), ("sparse", sparse)):
+        path = tmp_path / f"{name}.mmlearn"
+        mio.save(model, path)
+        loaded = mio.load(path)
+        np.testing.assert_array_equal(loaded.transform(held), model.transform(held))
+        np.testing.assert_array_equal(loaded.predict_proba(held), model.predict_proba(held))
+    # Unstructured: plain weights with their zeros, no plan.
+    assert sparsity(loaded) == sparsity(sparse)
+    assert pruning_plan(loaded.net_.module_) is None
+    # Structured: the shrunk sizes, by layer, and a loaded model that saves again.
+    loaded = mio.load(tmp_path / "thin.mmlearn")
+    plan = pruning_plan(loaded.net_.module_)
+    assert plan == pruning_plan(thin.net_.module_)
+    assert plan["layers"]["features.0"] == {"in_channels": 1, "out_channels": 16}
+    assert plan["layers"]["features.1"] == {"num_features": 16}
+    assert loaded.net_.module_.features[4].in_channels == 16
+    mio.save(loaded, tmp_path / "again.mmlearn")
+    np.testing.assert_array_equal(mio.load(tmp_path / "again.mmlearn").transform(held),
+                                  thin.transform(held))
+
+
+def test_load_pruned_refuses_a_plan_that_does_not_fit(image_encoder, tmp_path):
+    from mmlearn import io as mio
+    from mmlearn.compress.storage import load_pruned, pruning_plan
+
+    thin = prune(image_encoder, 0.5, structured=True)
+    plan, tensors = pruning_plan(thin.net_.module_), thin.net_.module_.state_dict()
+
+    def fresh():
+        return copy.deepcopy(image_encoder.net_.module_)
+
+    with pytest.raises(ValueError, match="pruning plan is malformed"):
+        load_pruned(fresh(), {"method": "structured", "layers": {"features.0": 16}}, tensors)
+    with pytest.raises(ValueError, match="has no layer 'features.99'"):
+        load_pruned(fresh(), {"method": "structured",
+                              "layers": {"features.99": {"out_channels": 4}}}, tensors)
+    with pytest.raises(ValueError, match="'features.1' .BatchNorm2d. has no sizes"):
+        load_pruned(fresh(), {"method": "structured",
+                              "layers": {"features.1": {"out_channels": 4}}}, tensors)
+    with pytest.raises(ValueError, match="would grow layer 'features.0'"):
+        load_pruned(fresh(), {"method": "structured",
+                              "layers": {"features.0": {"out_channels": 999}}}, tensors)
+    # A plan that disagrees with the weights (another amount's plan).
+    other = pruning_plan(prune(image_encoder, 0.25, structured=True).net_.module_)
+    with pytest.raises(ValueError, match=r"features.0.weight \(16, 1, 3, 3\) \(the plan gives "
+                                         r"\(24, 1, 3, 3\)\)"):
+        load_pruned(fresh(), other, tensors)
+    np.testing.assert_array_equal(  # the right plan and weights still load
+        load_pruned(fresh(), plan, tensors).features[0].weight.detach(),
+        thin.net_.module_.features[0].weight.detach())
+    # In a saved file: weights replaced by another model's are refused on load.
+    mio.save(thin, tmp_path / "thin.mmlearn")
+    wide = safetensors.torch.save(image_encoder.net_.module_.state_dict())
+    with zipfile.ZipFile(tmp_path / "thin.mmlearn") as source, \
+            zipfile.ZipFile(tmp_path / "bad.mmlearn", "w") as target:
+        for item in source.namelist():
+            target.writestr(item, wide if item == "nets/0.safetensors" else source.read(item))
+    with pytest.raises(mio.UnsafeModelFileError, match="pruned network cannot be rebuilt"):
+        mio.load(tmp_path / "bad.mmlearn")
+
+
+# --------------------------------------------------------------------------------------
+# Weight-only int8: the smallest layers (FLOAT_SHARE of the weights) stay float32.
+
+
+class _SmallStem(BaseEstimator):
+    """A fitted estimator whose network is a 3 -> 8 stem (0.6 % of the weights) and a
+    wide convolution."""
+
+    def fit(self, X=None, y=None):
+        torch.manual_seed(0)
+        self.module_ = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
+                                           torch.nn.Conv2d(8, 512, 3))
+        return self
+
+
+def test_weight_only_keeps_the_smallest_layers_float():
+    from mmlearn.compress.weight_only import FLOAT_SHARE, weight_only_names
+
+    model = _SmallStem().fit()
+    small = quantize(model, method="weight_only")
+    module = small.module_
+    assert type(module[0]) is torch.nn.Conv2d and isinstance(module[2], WeightOnlyInt8)
+    assert quantization_plan(module)["weight_only"] == ["2"]
+    stem = module[0].weight.numel() / (module[0].weight.numel() + 8 * 512 * 9)
+    assert stem < FLOAT_SHARE
+    # The share bounds what stays float; 0 turns the rule off; the largest is always int8.
+    assert weight_only_names(model.module_, float_share=stem / 2) == ["0", "2"]
+    assert weight_only_names(model.module_, float_share=0.99) == ["2"]
+    for bad in (1.0, -0.1, True, "0.01"):
+        with pytest.raises(ValueError, match="float_share must be a float in"):
+            weight_only_names(model.module_, float_share=bad)
+
+
+# ------------------------------------------------- static int8: narrow convolutions in float32
+
+
+@pytest.fixture(scope="module")
+def audio_encoder(av_small):
+    from mmlearn.encoders import AudioCNNEncoder
+
+    X, y = av_small
+    # Convolutions 1 -> 16 and 16 -> 32 (9 and 144 products per output) stay float32 under
+    # static quantisation; 32 -> 64 (288) is computed in int8.
+    return AudioCNNEncoder(sample_rate=8000, n_mels=20, width=16, depth=3, max_epochs=2,
+                           validation_fraction=None, random_state=0).fit(X["audio"], y)
+
+
+def test_static_keeps_narrow_convolutions_float(audio_encoder, av_small, tmp_path):
+    from mmlearn import io as mio
+    from mmlearn.compress.quantization import INT8_CONV_WIDTH, FloatConvRun
+
+    clips = av_small[0]["audio"]
+    small = quantize(audio_encoder, method="static", calibration=clips[::2])
+    blocks = small.net_.module_.blocks
+    assert [type(b) for b in blocks] == [FloatConvRun, FloatConvRun, QuantizedBlock]
+    for run, channels in zip(blocks[:2], (1, 16), strict=True):
+        conv = run.body[0][0]  # batch norm folded in: a plain float convolution, then ReLU
+        assert type(conv) is torch.nn.Conv2d and conv.in_channels == channels
+        assert channels * 9 < INT8_CONV_WIDTH
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert blocks[2].head is None
+    assert isinstance(blocks[2].body[0], torch.ao.nn.intrinsic.quantized.ConvReLU2d)
+    assert quantization_plan(small.net_.module_)["blocks"] == ["blocks.2"]
+    before, after = audio_encoder.transform(clips), small.transform(clips)
+    assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.99
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(small)).transform(clips), after)
+    mio.save(small, tmp_path / "audio.mmlearn")
+    np.testing.assert_array_equal(mio.load(tmp_path / "audio.mmlearn").transform(clips), after)
+
+
+def test_static_run_with_a_narrow_stem_gets_a_float_head(image_encoder, av_small):
+    from mmlearn.compress.quantization import FloatConvRun
+
+    images = av_small[0]["image"]
+    small = quantize(image_encoder, method="static", calibration=images)
+    block = small.net_.module_.features
+    # conv 1 -> 32 and its pooling in float32, then int8 from conv 32 -> 64 on; the int8
+    # part keeps the run's layer names, which saved state dicts refer to.
+    assert isinstance(block.head, FloatConvRun)
+    assert type(block.head.body[0][0]) is torch.nn.Conv2d
+    assert isinstance(block.body[0], torch.ao.nn.intrinsic.quantized.ConvReLU2d)
+    assert list(block.body._modules)[0] == "4"
+    restored = pickle.loads(pickle.dumps(small))
+    assert isinstance(restored.net_.module_.features.head, FloatConvRun)
+    np.testing.assert_array_equal(restored.transform(images), small.transform(images))
+
+
+class _NarrowConvs(BaseEstimator):
+    """A fitted estimator whose network has only narrow convolutions (3 -> 8 -> 8)."""
+
+    def fit(self, X=None, y=None):
+        torch.manual_seed(0)
+        self.module_ = torch.nn.Sequential(
+            torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8),
+                                torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3), torch.nn.ReLU()),
+            torch.nn.Flatten()).eval()
+        return self
+
+    def transform(self, X):
+        with torch.inference_mode():
+            return self.module_(torch.as_tensor(X, dtype=torch.float32)).numpy()
+
+
+def test_static_quantizes_every_convolution_when_none_is_wide():
+    X = np.random.default_rng(0).normal(size=(16, 3, 8, 8))
+    model = _NarrowConvs().fit()
+    small = quantize(model, method="static", calibration=X)
+    block = small.module_[0]
+    assert isinstance(block, QuantizedBlock) and block.head is None
+    assert isinstance(block.body[0], torch.ao.nn.intrinsic.quantized.ConvReLU2d)
+    assert isinstance(block.body[3], torch.ao.nn.intrinsic.quantized.ConvReLU2d)
+    assert np.corrcoef(small.transform(X).ravel(), model.transform(X).ravel())[0, 1] > 0.99
+
+
+def test_static_joint_fusion_audio_branch_runs_int8_where_it_pays(av_small, tmp_path):
+    from mmlearn import io as mio
+    from mmlearn.compress.quantization import FloatConvRun
+    from mmlearn.encoders import AudioCNNEncoder
+    from mmlearn.fusion import JointFusion
+
+    X, y = av_small[0][::4], av_small[1][::4]  # 50 pairs, 5 per digit: mechanics only
+    joint = JointFusion([("image", ImageCNNEncoder(), "image"),
+                         ("audio", AudioCNNEncoder(sample_rate=8000, n_mels=20), "audio")],
+                        max_epochs=1, validation_fraction=None, random_state=0).fit(X, y)
+    small = quantize(joint, method="static", calibration=X)
+    image, audio = small.net_.module_.branches
+    assert isinstance(image.features, QuantizedBlock)
+    assert isinstance(image.features.head, FloatConvRun)
+    assert [type(b) for b in audio.blocks] == [FloatConvRun, FloatConvRun, QuantizedBlock]
+    assert quantization_plan(small.net_.module_)["blocks"] == ["branches.0.features",
+                                                                "branches.1.blocks.2"]
+    before, after = joint.predict_proba(X), small.predict_proba(X)
+    assert np.mean(before.argmax(1) == after.argmax(1)) > 0.9
+    mio.save(small, tmp_path / "joint.mmlearn")
+    np.testing.assert_array_equal(mio.load(tmp_path / "joint.mmlearn").predict_proba(X), after)

@@ -2,7 +2,8 @@
 
 ``method="dynamic"`` quantises the linear and recurrent layers at least ``min_width``
 wide; ``method="static"`` also computes each run of convolution blocks in int8
-(:class:`QuantizedBlock`); ``method="weight_only"`` is in :mod:`.weight_only`.
+(:class:`QuantizedBlock`), its convolutions too narrow for int8 to pay in float32
+(:class:`FloatConvRun`); ``method="weight_only"`` is in :mod:`.weight_only`.
 :func:`quiet_quantization`, :func:`wrap_conv_runs`, :func:`quantize_layers_dynamically`
 and :func:`mark_quantized` are shared with :mod:`.storage`, which rebuilds the same
 structure when a saved network is loaded.
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import warnings
+from collections import OrderedDict
 from numbers import Integral
 
 import torch
@@ -32,27 +35,61 @@ _CONV = (nn.Conv1d, nn.Conv2d)
 QUANTIZED_CONV = (torch.ao.nn.quantized.Conv1d, torch.ao.nn.quantized.Conv2d)
 
 
-class QuantizedBlock(nn.Module):
-    """A run of convolution blocks computed in int8: quantise, the fused blocks, dequantise.
+# The narrowest convolution that int8 computes faster than float32 on the CPU: its
+# reduction, input channels (per group) times kernel area (the conv crossover in
+# docs/compression.md). Narrower ones, such as a first layer over one or three input
+# channels, move many activations for little arithmetic.
+INT8_CONV_WIDTH = 256
 
-    Made by :func:`quantize` (``method="static"``) around a ``Sequential`` of convolution,
-    batch-norm, ReLU and pooling layers; the network around it stays float32.
+
+class FloatConvRun(nn.Module):
+    """Convolution blocks that static quantisation keeps in float32, made faster.
+
+    Batch norm is folded into the convolution (``fuse_modules``) and the maps are kept
+    channels-last, the layout in which the CPU's float convolutions and max-pooling of few
+    input channels are fastest (and the one the int8 kernels after them use).
     """
 
     def __init__(self, body: nn.Module):
         super().__init__()
+        self.body = body.to(memory_format=torch.channels_last)
+
+    def forward(self, x):
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.body(x)
+
+
+class QuantizedBlock(nn.Module):
+    """A run of convolution blocks computed in int8: quantise, the fused blocks, dequantise.
+
+    Made by :func:`quantize` (``method="static"``) around a ``Sequential`` of convolution,
+    batch-norm, ReLU and pooling layers; the network around it stays float32. ``head``,
+    when given, is the run's leading convolutions narrower than ``INT8_CONV_WIDTH``, kept
+    in float32 (:class:`FloatConvRun`) before the input is quantised.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module | None = None):
+        super().__init__()
+        self.head = head
         self.quant = torch.ao.quantization.QuantStub()
         self.body = body
         self.dequant = torch.ao.quantization.DeQuantStub()
 
     def forward(self, x):
+        if self.head is not None:
+            x = self.head(x)
         return self.dequant(self.body(self.quant(x)))
 
     def __reduce__(self):
         # torch's quantised convolutions do not survive pickle (their __setstate__ expects
         # a half-built module): each is written as its class, arguments and state dict.
         layers = [_conv_recipe(m) if isinstance(m, QUANTIZED_CONV) else m for m in self.body]
-        return rebuild_block, (self.quant, layers, self.dequant, self.training)
+        # The body keeps the run's layer names (the head's are left out), which saved
+        # state dicts refer to.
+        names = [name for name, _ in self.body.named_children()]
+        return rebuild_block, (self.quant, layers, self.dequant, self.training, names,
+                               self.head)
 
 
 def _conv_recipe(conv: nn.Module) -> tuple:
@@ -63,8 +100,9 @@ def _conv_recipe(conv: nn.Module) -> tuple:
     return ("quantized_conv", type(conv), kwargs, conv.state_dict())
 
 
-def rebuild_block(quant: nn.Module, layers: list, dequant: nn.Module,
-                   training: bool) -> QuantizedBlock:
+def rebuild_block(quant: nn.Module, layers: list, dequant: nn.Module, training: bool,
+                  names: list[str] | None = None, head: nn.Module | None = None
+                  ) -> QuantizedBlock:
     """The QuantizedBlock that :meth:`QuantizedBlock.__reduce__` wrote (its unpickler)."""
     body = []
     for layer in layers:
@@ -75,7 +113,8 @@ def rebuild_block(quant: nn.Module, layers: list, dequant: nn.Module,
                 conv.load_state_dict(state)
             layer = conv
         body.append(layer)
-    block = QuantizedBlock(nn.Sequential(*body))
+    names = names if names is not None else [str(i) for i in range(len(body))]
+    block = QuantizedBlock(nn.Sequential(OrderedDict(zip(names, body, strict=True))), head)
     block.quant, block.dequant = quant, dequant
     return block.train(training)
 
@@ -124,21 +163,58 @@ def _fuse_groups(seq: nn.Sequential) -> list[list[str]]:
     return groups
 
 
-def wrap_conv_runs(module: nn.Module, prefix: str = "") -> list[str]:
-    """Replace each outermost conv-block ``Sequential`` by a QuantizedBlock (not yet
-    prepared); returns their names."""
-    names = []
-    for name, child in list(module.named_children()):
+def _int8_pays(layer: nn.Module) -> bool:
+    """Whether ``layer`` (of a fused run) is a convolution at least INT8_CONV_WIDTH wide."""
+    if isinstance(layer, nn.Sequential):  # a fused conv + ReLU: the convolution first
+        layer = layer[0]
+    if not isinstance(layer, _CONV):
+        return False
+    return layer.in_channels // layer.groups * math.prod(layer.kernel_size) >= INT8_CONV_WIDTH
+
+
+def _conv_runs(module: nn.Module, prefix: str = "") -> list[tuple[nn.Module, str, str]]:
+    """``(parent, name, full name)`` of each outermost conv-block ``Sequential``."""
+    runs = []
+    for name, child in module.named_children():
         if isinstance(child, nn.Sequential) and _quantizable_run(child):
-            child.eval()
-            fused = torch.ao.quantization.fuse_modules(child, _fuse_groups(child))
-            block = QuantizedBlock(fused)
-            block.qconfig = torch.ao.quantization.get_default_qconfig(
-                torch.backends.quantized.engine)
-            setattr(module, name, block)
-            names.append(prefix + name)
+            runs.append((module, name, prefix + name))
         else:
-            names += wrap_conv_runs(child, prefix + name + ".")
+            runs += _conv_runs(child, prefix + name + ".")
+    return runs
+
+
+def wrap_conv_runs(module: nn.Module) -> list[str]:
+    """Replace each outermost conv-block ``Sequential`` by a QuantizedBlock (not yet
+    prepared), its blocks fused; returns their names.
+
+    Convolutions narrower than ``INT8_CONV_WIDTH`` stay float32 (:class:`FloatConvRun`):
+    a run's leading ones become its QuantizedBlock's ``head``, a run with no wider one is
+    replaced by a FloatConvRun and not named. A network with no convolution that wide
+    has all of them quantised.
+    """
+    runs = _conv_runs(module)
+    fused = {}
+    for parent, name, _ in runs:
+        child = getattr(parent, name).eval()
+        fused[id(child)] = torch.ao.quantization.fuse_modules(child, _fuse_groups(child))
+    keep_narrow = any(_int8_pays(layer) for run in fused.values() for layer in run)
+    names = []
+    for parent, name, full in runs:
+        run = fused[id(getattr(parent, name))]
+        layers = list(run.named_children())
+        start = next((i for i, (_, layer) in enumerate(layers) if _int8_pays(layer)),
+                     None) if keep_narrow else 0
+        if start is None:
+            setattr(parent, name, FloatConvRun(run))
+            continue
+        head = FloatConvRun(nn.Sequential(OrderedDict(layers[:start]))) if start else None
+        block = QuantizedBlock(nn.Sequential(OrderedDict(layers[start:])), head)
+        block.qconfig = torch.ao.quantization.get_default_qconfig(
+            torch.backends.quantized.engine)
+        if head is not None:
+            head.qconfig = None  # computed in float32: no observers, not converted
+        setattr(parent, name, block)
+        names.append(full)
     return names
 
 
@@ -195,8 +271,14 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None,
         ReLU, pooling; :class:`~mmlearn.encoders.ImageCNNEncoder`,
         :class:`~mmlearn.encoders.AudioCNNEncoder`, their JointFusion branches) is fused
         and computed in int8 end to end, with activation ranges observed on
-        ``calibration`` rows.
-        ``"weight_only"``: every linear and convolution layer keeps its weight in int8
+        ``calibration`` rows. Convolutions narrower than ``INT8_CONV_WIDTH`` (256: input
+        channels times kernel area, such as a first layer over one or three channels)
+        are faster in float32 and stay so, with batch norm folded in and channels-last
+        maps (:class:`FloatConvRun`); a network with no wider convolution has all of
+        them quantised.
+        ``"weight_only"``: every linear and convolution layer but the smallest (those
+        holding together at most ``FLOAT_SHARE`` of the weights,
+        :func:`~mmlearn.compress.weight_only.weight_only_names`) keeps its weight in int8
         (one scale per output channel, :class:`WeightOnlyInt8`) and computes in float32:
         a quarter of the weights' size, no calibration, about the float speed; for
         convolution encoders whose blocks static quantisation cannot take (the
@@ -210,8 +292,9 @@ def quantize(estimator, *, method: str = "dynamic", calibration=None,
         CPU, quantising and dequantising their activations costs more than their int8
         products save, so int8 would make them *slower* (the crossover is measured in
         ``docs/compression.md``). ``0`` quantises every such layer: the smallest model,
-        not the fastest. Convolution blocks (``"static"``) are always quantised;
-        ``"weight_only"`` ignores it (it is about size, not speed).
+        not the fastest. Convolutions (``"static"``) follow their own width rule
+        (``INT8_CONV_WIDTH``, above); ``"weight_only"`` ignores it (it is about size, not
+        speed).
 
     Returns
     -------

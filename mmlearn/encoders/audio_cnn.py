@@ -111,7 +111,14 @@ class AudioCNN(nn.Module):
             spec = _spec_augment(spec, mask)
         h = spec.unsqueeze(1)
         for block in self.blocks:
-            h = block(h) * mask[:, None, None, :]
+            h = block(h)
+            if h.requires_grad:
+                h = h * mask[:, None, None, :]
+            else:
+                # Inference: the block's output is its own, fresh map; masking it in place
+                # saves allocating a second map of the same size, which costs most on the
+                # channels-last maps of a quantised copy.
+                h = h.mul_(mask[:, None, None, :])
             h, mask = _pool(h, mask)
         h = h.mean(dim=2)  # (batch, channels, frames)
         real = mask.unsqueeze(1)
