@@ -6,6 +6,7 @@ import torch
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import recall_score
+from sklearn.model_selection import TunedThresholdClassifierCV
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -90,6 +91,23 @@ def test_string_labels_and_a_dict_of_them(reviews):
     plain = MLPHead(**HEAD).fit(X_tr, labels)
     # Weighing "no" up makes the head say "no" more often.
     assert (weighted.predict(X_te) == "no").sum() > (plain.predict(X_te) == "no").sum()
+
+
+def test_scikit_learn_tunes_a_weighted_heads_threshold(reviews):
+    # docs/imbalanced.md tunes the decision threshold of weighted heads for macro-F1 with
+    # TunedThresholdClassifierCV: it reads classes_ and predict_proba's column order.
+    X_tr, y_tr, X_te, _ = reviews
+    labels = np.where(y_tr == 1, "yes", "no")
+    tuned = TunedThresholdClassifierCV(MLPHead(**HEAD, class_weight="balanced"),
+                                       scoring="f1_macro", cv=0.25, refit=False,
+                                       random_state=0).fit(X_tr, labels)
+    assert 0.0 < tuned.best_threshold_ < 1.0
+    head = tuned.estimator_
+    assert list(head.classes_) == ["no", "yes"]
+    says_yes = head.predict_proba(X_te)[:, 1] >= tuned.best_threshold_
+    np.testing.assert_array_equal(tuned.predict(X_te), np.where(says_yes, "yes", "no"))
+    # The tuned threshold is not the default one, so it changes some answers.
+    assert (tuned.predict(X_te) != head.predict(X_te)).any()
 
 
 # ------------------------------------------------------------------ every estimator
