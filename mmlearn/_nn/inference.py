@@ -10,6 +10,11 @@ from mmlearn._nn.data import CellDataset, iterate, resolve_workers
 __all__ = ["run_module", "run_net", "predict_batches"]
 
 
+# Batches a GPU may compute ahead of the copy back: enough to hide the CPU's conversion of
+# the next batch, few enough to keep their outputs' memory small.
+_BATCHES_IN_FLIGHT = 8
+
+
 def run_module(fn, dataset: CellDataset, *, width: int, batch_size: int, device: str,
                n_workers: int = 0) -> np.ndarray:
     """``fn`` (a module method) over every row of ``dataset``, in order, as float32.
@@ -56,11 +61,6 @@ def run_module(fn, dataset: CellDataset, *, width: int, batch_size: int, device:
                 copy_back()
         copy_back()
     return out
-
-
-# Batches a GPU may compute ahead of the copy back: enough to hide the CPU's conversion of
-# the next batch, few enough to keep their outputs' memory small.
-_BATCHES_IN_FLIGHT = 8
 
 
 def _to(tensor: torch.Tensor, device, on_gpu: bool) -> torch.Tensor:

@@ -246,7 +246,6 @@ def load_quantized(module: nn.Module, plan: dict, tensors: dict[str, torch.Tenso
     return module.eval()
 
 
-
 # ------------------------------------------------------------------- structured pruning
 # The size attributes of the layers structured pruning shrinks, by layer type.
 _SIZE_ATTRIBUTES = (
