@@ -6,6 +6,10 @@ import os
 # spinning torch threads made small networks train tens of times slower. Set before torch
 # is first imported (by the test modules), since OpenMP reads it once.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Under pytest-xdist (``-n 2``, pyproject.toml) each worker process gets one thread, so that
+# two workers' torch and BLAS threads do not contend for the same two cores.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest

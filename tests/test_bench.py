@@ -235,7 +235,7 @@ def test_cached_encoder_reuses_results_and_charges_their_compute_time(tmp_path):
         elapsed = time.perf_counter() - start
     assert SlowEncoder.fits == fits_before, "the second fit should load from the cache"
     # A hit: the ledger adds back what the skipped fit cost.
-    assert elapsed + ledger.seconds == pytest.approx(first.fit_seconds_, abs=0.05)
+    assert elapsed + ledger.seconds == pytest.approx(first.fit_seconds_, abs=0.15)
     assert second.fit_correction_ == pytest.approx(ledger.seconds)
     assert second.fit_seconds_ == pytest.approx(first.fit_seconds_)
     np.testing.assert_array_equal(second.transform(X), X.reshape(-1, 1) * 2)
@@ -255,7 +255,7 @@ def test_ledger_records_only_inside_its_block(tmp_path):
     # Outside any block a hit still records its correction on itself, and charges nobody.
     encoder = CachedEncoder(SlowEncoder(0.2), memory=memory).fit(X)
     assert encoder.fit_correction_ > 0.15
-    assert outer.seconds == pytest.approx(inner.seconds, abs=0.05)
+    assert outer.seconds == pytest.approx(inner.seconds, abs=0.1)
 
 
 def test_ledger_charges_the_clones_late_fusion_discards(tmp_path):
@@ -272,7 +272,7 @@ def test_ledger_charges_the_clones_late_fusion_discards(tmp_path):
         fitted = clone(late)
         fitted.fit_transform(X, y)
     kept = fitted.estimators_[0][0]
-    assert kept.fit_correction_ == pytest.approx(0.2, abs=0.05)
+    assert kept.fit_correction_ == pytest.approx(0.2, abs=0.1)
     assert ledger.seconds == pytest.approx(3 * 0.2, abs=0.1)
 
 
@@ -395,7 +395,7 @@ def test_every_run_keeps_one_time_costs_out_of_the_timings(monkeypatch):
         results = run_benchmark(X, y=y, modalities={"x": "tabular"}, families=["coldstart"],
                                 heads=["knn"], cv=2, cache=False)
         assert ColdStartEncoder.cold is False
-        assert results["fit_seconds"].max() < 0.2
+        assert results["fit_seconds"].max() < 0.3
 
 
 def test_cache_corrections_are_per_task_in_process_workers(monkeypatch, tmp_path):
