@@ -74,30 +74,10 @@ def client():
         cluster.close()
 
 
-@pytest.fixture(scope="module")
-def small(av_small):
-    """60 AV-digit pairs, 6 per class."""
-    X, y = av_small
-    rows = np.concatenate([np.flatnonzero(y == k)[:6] for k in range(10)])
-    return X.iloc[rows].reset_index(drop=True), y[rows]
-
-
-@contextmanager
-def torch_threads(n):
-    # The reference run uses the workers' thread count, so that a float sum split over
-    # another number of threads cannot be what differs.
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------- the Python API
 
-def test_grid_search_classical_and_deep_equals_n_jobs_1(client, small):
-    X, y = small
+def test_grid_search_classical_and_deep_equals_n_jobs_1(client, av_tiny, torch_threads):
+    X, y = av_tiny
     pipe = Pipeline([("fusion", EarlyFusion([("image", ImagePixelEncoder(size=8), "image"),
                                              ("audio", AudioMFCCEncoder(sample_rate=8000),
                                               "audio")])),
@@ -123,8 +103,9 @@ def test_grid_search_classical_and_deep_equals_n_jobs_1(client, small):
     assert folds["estimator"][0].predict(X.iloc[:3]).shape == (3,)
 
 
-def test_run_benchmark_under_the_dask_backend_equals_n_jobs_1(client, small, tmp_path):
-    X, y = small
+def test_run_benchmark_under_the_dask_backend_equals_n_jobs_1(client, av_tiny, tmp_path,
+                                                              torch_threads):
+    X, y = av_tiny
     kw = dict(y=y, modalities={"image": "image", "audio": "audio"}, heads=["knn"], cv=2,
               sample_rate=8000)
     with torch_threads(1):
@@ -205,7 +186,7 @@ BENCH = ["bench", "--dataset", "av_digits", "--max-samples", "60", "--cv", "2",
 
 
 @pytest.fixture(scope="module")
-def local_bench(tmp_path_factory):
+def local_bench(tmp_path_factory, torch_threads):
     """The results folder of ``BENCH`` run without a cluster."""
     out = tmp_path_factory.mktemp("local-bench")
     with torch_threads(1):
@@ -316,8 +297,8 @@ def _cached_mfcc(memory):
     return CachedEncoder(AudioMFCCEncoder(sample_rate=8000), memory=memory)
 
 
-def test_cache_is_shared_by_both_workers(client, small, tmp_path):
-    X, y = small
+def test_cache_is_shared_by_both_workers(client, av_tiny, tmp_path):
+    X, y = av_tiny
     a, b = sorted(client.nthreads())
     memory = Memory(tmp_path, verbose=0)
     first = client.submit(_cached_mfcc(memory).fit, X["audio"], y, workers=[a],
@@ -341,8 +322,8 @@ def _compute_when_released(memory, X, y, event_name):
     return enc.fit_transform(X, y), enc.fit_seconds_
 
 
-def test_two_workers_writing_the_same_entry_leave_one_whole_entry(client, small, tmp_path):
-    X, y = small
+def test_two_workers_writing_the_same_entry_leave_one_whole_entry(client, av_tiny, tmp_path):
+    X, y = av_tiny
     memory = Memory(tmp_path, verbose=0)
     event = distributed.Event("mmlearn-test-release", client=client)
     futures = [client.submit(_compute_when_released, memory, X["audio"], y, event.name,
@@ -469,7 +450,7 @@ def test_cluster_errors_passes_task_errors_through():
 
 # -------------------------------------------------------------------------- the device
 
-def test_device_auto_resolves_where_the_fit_runs(monkeypatch, small):
+def test_device_auto_resolves_where_the_fit_runs(monkeypatch, av_tiny):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == "cuda" and check_device("auto") == "cuda"
     assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"
@@ -480,7 +461,7 @@ def test_device_auto_resolves_where_the_fit_runs(monkeypatch, small):
         check_device("cuda")
     with pytest.raises(TypeError, match="device must be a string"):
         check_device(0)
-    X, y = small
+    X, y = av_tiny
     enc = ImageCNNEncoder(**CNN, device="auto").fit(X["image"], y)
     assert str(enc.net_.device) == "cpu"
     assert enc.get_params()["device"] == "auto"  # the parameter is left as given
@@ -510,8 +491,8 @@ torch.serialization.register_package(0, _tag_as_cuda, lambda obj, location: None
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_a_model_fitted_on_a_gpu_predicts_on_a_cpu_only_client(small):
-    X, y = small
+def test_a_model_fitted_on_a_gpu_predicts_on_a_cpu_only_client(av_tiny):
+    X, y = av_tiny
     enc = ImageCNNEncoder(**CNN, device="auto").fit(X["image"], y)
     expected = enc.transform(X["image"])
     enc.net_.device = "cuda"  # what a GPU worker's fit records

@@ -13,7 +13,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
@@ -107,18 +106,10 @@ def ray_cluster():
         ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def small(av_small):
-    """60 AV-digit pairs, 6 per class."""
-    X, y = av_small
-    rows = np.concatenate([np.flatnonzero(y == k)[:6] for k in range(10)])
-    return X.iloc[rows].reset_index(drop=True), y[rows]
-
-
 @needs_ray
-def test_grid_search_on_ray_equals_n_jobs_1(ray_cluster, small):
+def test_grid_search_on_ray_equals_n_jobs_1(ray_cluster, av_tiny, torch_threads):
     assert ray_cluster.startswith("127.0.0.1:")
-    X, y = small
+    X, y = av_tiny
     classical = EarlyFusion([("image", ImagePixelEncoder(size=8), "image"),
                              ("audio", AudioMFCCEncoder(sample_rate=8000), "audio")])
     deep = EarlyFusion([("image", ImageCNNEncoder(**CNN), "image")])
@@ -126,12 +117,8 @@ def test_grid_search_on_ray_equals_n_jobs_1(ray_cluster, small):
     grid = {"fusion": [classical, deep],
             "head": [LogisticRegression(max_iter=200), KNeighborsClassifier(3)]}
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # what each Ray task gets (OMP_NUM_THREADS=1)
-    try:
+    with torch_threads(1):  # what each Ray task gets (OMP_NUM_THREADS=1)
         local = GridSearchCV(pipe, grid, cv=cv, n_jobs=1).fit(X, y)
-    finally:
-        torch.set_num_threads(before)
     # The process is connected already: open_ray uses that connection and keeps it.
     with open_ray(ray_cluster), joblib_backend():
         remote = GridSearchCV(pipe, grid, cv=cv, n_jobs=-1).fit(X, y)
@@ -143,15 +130,12 @@ def test_grid_search_on_ray_equals_n_jobs_1(ray_cluster, small):
 
 
 @needs_ray
-def test_cli_bench_on_ray_writes_the_local_results(ray_cluster, tmp_path, capsys):
+def test_cli_bench_on_ray_writes_the_local_results(ray_cluster, tmp_path, capsys,
+                                                   torch_threads):
     bench = ["bench", "--dataset", "av_digits", "--max-samples", "60", "--cv", "2",
              "--heads", "knn", "--families", "classical"]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         assert main([*bench, "--quiet", "--n-jobs", "1", "--out", str(tmp_path / "local")]) == 0
-    finally:
-        torch.set_num_threads(before)
     assert main([*bench, "--backend", "ray", "--scheduler", ray_cluster,
                  "--out", str(tmp_path / "ray")]) == 0
     assert "100%" in capsys.readouterr().err  # the progress bar ran to the end

@@ -23,14 +23,6 @@ CNN = dict(n_mels=16, n_fft=256, width=4, depth=1, embedding_dim=8, max_epochs=1
            validation_fraction=None, augment=False, random_state=0)
 
 
-@pytest.fixture(scope="module")
-def speech(av_small):
-    """60 declared AV-digit rows (6 per class)."""
-    X, y = av_small
-    rows = np.concatenate([np.flatnonzero(y == k)[:6] for k in range(10)])
-    return X.iloc[rows].reset_index(drop=True), y[rows]
-
-
 def _undeclared(column: pd.Series) -> pd.Series:
     return pd.Series(list(column), name=column.name, dtype=object)
 
@@ -45,8 +37,8 @@ def test_shipped_audio_loaders_declare_their_rate():
     assert load_builtin("spoken_digits").X.attrs[RATE_KEY] == {"audio": 8000}
 
 
-def test_the_declaration_survives_what_fusion_and_cross_validation_do(speech):
-    X, y = speech
+def test_the_declaration_survives_what_fusion_and_cross_validation_do(av_tiny):
+    X, y = av_tiny
     assert as_cells(X["audio"], kind="audio").sample_rate == 8000
     assert as_cells(X[["audio"]], kind="audio").sample_rate == 8000
     for part in (X[["image", "audio"]], X.iloc[[3, 1]], X.take([0, 5]), X.copy(),
@@ -62,8 +54,8 @@ def test_the_declaration_survives_what_fusion_and_cross_validation_do(speech):
     assert as_cells(_undeclared(X["audio"]), kind="audio").sample_rate is None
 
 
-def test_set_sample_rate_on_a_series_and_keeps_other_columns(speech):
-    X, _ = speech
+def test_set_sample_rate_on_a_series_and_keeps_other_columns(av_tiny):
+    X, _ = av_tiny
     frame = mmlearn.set_sample_rate(X[["image"]].assign(mic=X["audio"]), {"mic": 16000})
     assert frame.attrs[RATE_KEY] == {"audio": 8000, "mic": 16000}
     assert X.attrs[RATE_KEY] == {"audio": 8000}  # the parent frame is not changed
@@ -79,15 +71,15 @@ def test_set_sample_rate_on_a_series_and_keeps_other_columns(speech):
     ("frame", 8000, TypeError, r"takes a mapping \{column: rate\}, got int"),
     ("array", 8000, TypeError, "got ndarray; for arrays or lists pass the encoder's sample_rate"),
 ])
-def test_bad_declarations_are_refused(speech, target, rates, error, message):
-    X, _ = speech
+def test_bad_declarations_are_refused(av_tiny, target, rates, error, message):
+    X, _ = av_tiny
     obj = X[["audio"]].copy() if target == "frame" else np.zeros((2, 80))
     with pytest.raises(error, match=message):
         mmlearn.set_sample_rate(obj, rates)
 
 
-def test_a_malformed_declaration_written_into_attrs_is_an_error(speech):
-    X, _ = speech
+def test_a_malformed_declaration_written_into_attrs_is_an_error(av_tiny):
+    X, _ = av_tiny
     frame = X[["audio"]].copy()
     frame.attrs[RATE_KEY] = {"audio": "8 kHz"}
     with pytest.raises(ValueError, match="column 'audio': a sample rate must be a positive "
@@ -97,8 +89,8 @@ def test_a_malformed_declaration_written_into_attrs_is_an_error(speech):
 
 # ------------------------------------------------------------------ the encoders' rule
 
-def test_mfcc_reads_the_declared_rate(speech):
-    X, _ = speech
+def test_mfcc_reads_the_declared_rate(av_tiny):
+    X, _ = av_tiny
     declared = AudioMFCCEncoder().fit(X["audio"])
     assert declared.sample_rate_ == 8000
     explicit = AudioMFCCEncoder(sample_rate=8000).fit(_undeclared(X["audio"]))
@@ -111,8 +103,8 @@ def test_mfcc_reads_the_declared_rate(speech):
 @pytest.mark.parametrize("make", [lambda: AudioMFCCEncoder(sample_rate=16000),
                                   lambda: AudioCNNEncoder(sample_rate=16000, **CNN)],
                          ids=["mfcc", "cnn"])
-def test_an_explicit_rate_that_disagrees_is_an_error(speech, make):
-    X, y = speech
+def test_an_explicit_rate_that_disagrees_is_an_error(av_tiny, make):
+    X, y = av_tiny
     with pytest.raises(ValueError, match="column 'audio' declares a sample rate of 8000 Hz, "
                                          "but the encoder has sample_rate=16000"):
         make().fit(X["audio"], y)
@@ -120,8 +112,8 @@ def test_an_explicit_rate_that_disagrees_is_an_error(speech, make):
 
 @pytest.mark.parametrize("make", [AudioMFCCEncoder, lambda: AudioCNNEncoder(**CNN)],
                          ids=["mfcc", "cnn"])
-def test_waveforms_without_a_rate_are_an_error(speech, make):
-    X, y = speech
+def test_waveforms_without_a_rate_are_an_error(av_tiny, make):
+    X, y = av_tiny
     with pytest.raises(ValueError, match=r"column 'audio' holds waveforms \(row 0\) with no "
                                          r"sample rate: declare it with mmlearn.set_sample_rate"):
         make().fit(_undeclared(X["audio"]), y)
@@ -129,8 +121,8 @@ def test_waveforms_without_a_rate_are_an_error(speech, make):
         make().fit(np.zeros((4, 800), dtype=np.float32), [0, 1, 0, 1])
 
 
-def test_transform_checks_the_rate_it_was_fitted_at(speech):
-    X, _ = speech
+def test_transform_checks_the_rate_it_was_fitted_at(av_tiny):
+    X, _ = av_tiny
     enc = AudioMFCCEncoder().fit(X["audio"])
     other = mmlearn.set_sample_rate(X[["audio"]].copy(), {"audio": 16000})
     with pytest.raises(ValueError, match="column 'audio' declares a sample rate of 16000 Hz, "
@@ -145,8 +137,8 @@ def test_transform_checks_the_rate_it_was_fitted_at(speech):
         enc.transform(_undeclared(X["audio"]))
 
 
-def test_the_cnn_and_its_input_read_the_declared_rate(speech):
-    X, y = speech
+def test_the_cnn_and_its_input_read_the_declared_rate(av_tiny):
+    X, y = av_tiny
     enc = AudioCNNEncoder(**CNN).fit(X["audio"], y)
     assert enc.sample_rate_ == enc.input_.sample_rate_ == 8000
     assert enc.transform(X["audio"].iloc[:3]).shape == (3, 8)
@@ -158,8 +150,8 @@ def test_the_cnn_and_its_input_read_the_declared_rate(speech):
         enc.transform(mmlearn.set_sample_rate(X[["audio"]].copy(), {"audio": 16000})["audio"])
 
 
-def test_joint_fusion_branches_get_the_declared_rate(speech):
-    X, y = speech
+def test_joint_fusion_branches_get_the_declared_rate(av_tiny):
+    X, y = av_tiny
     joint = JointFusion([("image", ImagePixelEncoder(), "image"),
                          ("audio", AudioCNNEncoder(**CNN), "audio")],
                         fusion_dim=8, hidden_sizes=(8,), max_epochs=1,
@@ -172,8 +164,8 @@ def test_joint_fusion_branches_get_the_declared_rate(speech):
         wrong.fit(X, y)
 
 
-def test_early_fusion_cross_validates_on_the_declared_rate(speech):
-    X, y = speech
+def test_early_fusion_cross_validates_on_the_declared_rate(av_tiny):
+    X, y = av_tiny
     fused = make_pipeline(EarlyFusion([("image", ImagePixelEncoder(), "image"),
                                        ("audio", AudioMFCCEncoder(), "audio")]), SVC())
     assert cross_val_score(fused, X, y, cv=2).shape == (2,)
@@ -184,8 +176,8 @@ def test_early_fusion_cross_validates_on_the_declared_rate(speech):
 
 # ----------------------------------------------------------------------------- files
 
-def test_files_use_their_header_rate_or_are_resampled(speech, tmp_path):
-    X, _ = speech
+def test_files_use_their_header_rate_or_are_resampled(av_tiny, tmp_path):
+    X, _ = av_tiny
     clips = list(X["audio"].iloc[:6])
     paths = []
     for i, clip in enumerate(clips):
@@ -205,8 +197,8 @@ def test_files_use_their_header_rate_or_are_resampled(speech, tmp_path):
         resolve_sample_rate(ColumnCells([None, str(tmp_path / "nope.wav")], "audio"), None)
 
 
-def test_bench_tables_declare_the_rate_they_are_given(speech, tmp_path):
-    X, y = speech
+def test_bench_tables_declare_the_rate_they_are_given(av_tiny, tmp_path):
+    X, y = av_tiny
     for i in range(2):
         soundfile.write(tmp_path / f"c{i}.wav", X["audio"].iloc[i], 8000)
     pd.DataFrame({"clip": ["c0.wav", "c1.wav"], "y": y[:2]}).to_csv(tmp_path / "t.csv")
